@@ -1,0 +1,233 @@
+"""The course WebSocket chat: `WS /ws/{nickname}`, `GET /messages`, the page at `GET /`.
+
+See DESIGN.md section 5 for the protocol. Streaming (`?stream=1`) is opt-in: such clients also
+get `typing` and `delta` frames; everyone gets exactly one final `text` frame per answer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator
+from importlib import resources
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Query, WebSocket, WebSocketDisconnect
+from fastapi.responses import HTMLResponse, JSONResponse
+
+from adapters.web_frames import (
+    BadFrame,
+    error_frame,
+    iso,
+    nickname_problem,
+    parse_client_frame,
+    room_problem,
+    stored_frame,
+    text_frame,
+)
+from adapters.web_hub import Connection, Hub
+from bot.delivery import ReplyMeta
+from bot.memory import MemoryUnavailable
+from bot.service import ChatService
+from bot.types import Author, IncomingMessage, utcnow
+
+log = logging.getLogger(__name__)
+
+DEFAULT_ROOM = "lobby"
+CLOSE_POLICY = 1008
+
+
+def channel_of(room: str) -> str:
+    return f"web:{room}"
+
+
+class FloodGuard:
+    """A token bucket per connection: `rate` messages a second, bursts of `burst`.
+
+    Over the limit, a message is refused with an error frame (so the sender knows it was not
+    sent); a connection that keeps flooding after `max_strikes` refusals is closed.
+    """
+
+    def __init__(self, rate: float = 5.0, burst: float = 10.0, max_strikes: int = 20):
+        self.rate, self.burst, self.max_strikes = rate, burst, max_strikes
+        self.tokens = burst
+        self.strikes = 0
+        self.stamp = time.monotonic()
+
+    def allow(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return True
+        self.strikes += 1
+        return False
+
+    @property
+    def exhausted(self) -> bool:
+        return self.strikes >= self.max_strikes
+
+
+class WebStream:
+    def __init__(self, hub: Hub, room: str, meta: ReplyMeta):
+        self.hub, self.room, self.meta = hub, room, meta
+        self.id = uuid.uuid4().hex[:12]
+
+    async def append(self, delta: str) -> None:
+        self.hub.broadcast(
+            self.room,
+            {
+                "type": "delta",
+                "nickname": self.meta.persona,
+                "message": delta,
+                "timestamp": iso(utcnow()),
+                "stream": self.id,
+            },
+            streaming_only=True,
+        )
+
+    async def close(self, text: str, meta: ReplyMeta) -> None:
+        self.hub.broadcast(self.room, _answer_frame(text, meta, stream=self.id))
+
+
+def _answer_frame(text: str, meta: ReplyMeta, stream: str | None = None) -> dict[str, Any]:
+    return text_frame(
+        meta.persona,
+        text,
+        meta.timestamp or utcnow(),
+        id=meta.message_id,
+        error=meta.error.value if meta.error else None,
+        stream=stream,
+    )
+
+
+class WebRoomTarget:
+    """A room as a reply target: native streaming to opted-in clients, no length limit."""
+
+    max_length = 1_000_000
+
+    def __init__(self, hub: Hub, room: str):
+        self.hub, self.room = hub, room
+
+    def measure(self, text: str) -> int:
+        return len(text)
+
+    async def send(self, text: str, meta: ReplyMeta) -> None:
+        self.hub.broadcast(self.room, _answer_frame(text, meta))
+
+    async def open_stream(self, meta: ReplyMeta) -> WebStream:
+        return WebStream(self.hub, self.room, meta)
+
+    @contextlib.asynccontextmanager
+    async def typing(self, persona: str) -> AsyncIterator[None]:
+        frame = {
+            "type": "typing",
+            "nickname": persona,
+            "message": f"{persona} is typing…",
+            "timestamp": iso(utcnow()),
+        }
+        self.hub.broadcast(self.room, frame, streaming_only=True)
+        yield
+
+
+def build_web_router(service: ChatService, hub: Hub) -> APIRouter:
+    router = APIRouter()
+    reserved = frozenset({"chatbot", "system", *service.personas})
+    page = resources.files("adapters").joinpath("static/index.html").read_text("utf-8")
+
+    @router.get("/", response_class=HTMLResponse)
+    async def index() -> HTMLResponse:
+        return HTMLResponse(page)
+
+    @router.get("/healthz")
+    async def healthz() -> dict[str, Any]:
+        return {"ok": True, "connections": hub.count()}
+
+    @router.get("/messages")
+    async def messages(
+        room: str = DEFAULT_ROOM,
+        limit: int = Query(100, ge=1, le=1000),
+        after: int = Query(0, ge=0),
+    ) -> JSONResponse:
+        if problem := room_problem(room):
+            raise HTTPException(400, problem)
+        try:
+            stored = await service.memory.recent(channel_of(room), limit, after_id=after)
+        except MemoryUnavailable as exc:
+            raise HTTPException(503, "The database is unavailable; try again shortly.") from exc
+        return JSONResponse([stored_frame(m) for m in stored])
+
+    @router.websocket("/ws/{nickname}")
+    async def chat(
+        ws: WebSocket, nickname: str, room: str = DEFAULT_ROOM, stream: str = "0"
+    ) -> None:
+        await ws.accept()
+        nickname = nickname.strip()
+        problem = nickname_problem(nickname, reserved) or room_problem(room)
+        if problem:
+            await ws.send_json(error_frame(problem, utcnow(), "rejected"))
+            await ws.close(CLOSE_POLICY)
+            return
+        conn = Connection(ws, nickname, room, stream=stream.lower() in ("1", "true", "yes"))
+        hub.join(conn)
+        target = WebRoomTarget(hub, room)
+        guard = FloodGuard()
+        try:
+            while not conn.closed:
+                event = await ws.receive()
+                if event["type"] == "websocket.disconnect":
+                    break
+                raw = event.get("text")
+                if raw is None:
+                    hub.send(
+                        conn, error_frame("Binary frames are not supported; send text.", utcnow())
+                    )
+                    continue
+                if not guard.allow():
+                    if guard.exhausted:
+                        log.warning("closing %s in %s: flooding", nickname, room)
+                        hub.send(
+                            conn, error_frame("Too many messages; disconnected.", utcnow(), "flood")
+                        )
+                        conn.close(CLOSE_POLICY)
+                        break
+                    hub.send(
+                        conn,
+                        error_frame("Slow down: that message was not sent.", utcnow(), "flood"),
+                    )
+                    continue
+                parsed = parse_client_frame(raw)
+                if isinstance(parsed, BadFrame):
+                    hub.send(conn, error_frame(parsed.reason, utcnow()))
+                    continue
+                incoming = IncomingMessage(
+                    platform="web",
+                    channel=channel_of(room),
+                    message_id=None,
+                    author=Author(id=f"web:{nickname}", name=nickname),
+                    text=parsed.text,
+                )
+                try:
+                    received = await service.receive(incoming, target)
+                except MemoryUnavailable:
+                    hub.send(
+                        conn,
+                        error_frame(
+                            "The database is unavailable: that message was not saved. Please resend.",
+                            utcnow(),
+                            "storage_unavailable",
+                        ),
+                    )
+                    continue
+                if received.stored is not None:
+                    # Synchronous enqueue: the echo is queued before the answer task can run.
+                    hub.broadcast(room, stored_frame(received.stored))
+        except WebSocketDisconnect:
+            pass
+        finally:
+            hub.leave(conn)
+
+    return router

@@ -1,0 +1,114 @@
+"""The course WebSocket protocol: parsing what clients send, building what they receive.
+
+Every frame we send is a JSON object with `type`, `nickname`, `message` and `timestamp`, so
+the course client (which prints `nickname [timestamp] : message` for every frame) renders all
+of them as readable lines. Extra keys (`id`, `error`, `stream`) are for clients that know them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from bot.types import StoredMessage
+
+MAX_FRAME_BYTES = 16 * 1024  # a whole frame, JSON and all
+MAX_MESSAGE_CHARS = 4000  # the text itself
+MAX_NICKNAME_CHARS = 32
+MAX_ROOM_CHARS = 64
+RESERVED_NICKNAMES = frozenset({"chatbot", "system"})
+_ROOM_OK = re.compile(r"^[^\s/\\#?]{1,64}$")
+
+Frame = dict[str, Any]
+
+
+def iso(ts: datetime) -> str:
+    return ts.astimezone(UTC).isoformat(timespec="milliseconds")
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedText:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class BadFrame:
+    reason: str
+
+
+def parse_client_frame(raw: str) -> ParsedText | BadFrame:
+    """JSON with `message` or `text`, or a plain-text frame. The claimed nickname is ignored."""
+    if len(raw.encode("utf-8")) > MAX_FRAME_BYTES:
+        return BadFrame(f"Frame too large: the limit is {MAX_FRAME_BYTES} bytes.")
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        data = None
+        text: object = raw  # not JSON: a plain-text frame
+    else:
+        if isinstance(data, dict):
+            text = data.get("message", data.get("text"))
+            if text is None:
+                return BadFrame('No text: send {"type": "text", "message": "..."}.')
+        else:
+            text = raw  # a bare JSON scalar such as `42`: what the person typed
+    if not isinstance(text, str):
+        return BadFrame("The message must be a string.")
+    text = text.strip()
+    if not text:
+        return BadFrame("Empty message: nothing was sent.")
+    if len(text) > MAX_MESSAGE_CHARS:
+        return BadFrame(f"Message too long: the limit is {MAX_MESSAGE_CHARS} characters.")
+    return ParsedText(text)
+
+
+def nickname_problem(nickname: str, reserved: frozenset[str]) -> str | None:
+    name = nickname.strip()
+    if not name:
+        return "A nickname is required."
+    if len(name) > MAX_NICKNAME_CHARS:
+        return f"Nicknames are at most {MAX_NICKNAME_CHARS} characters."
+    if any(unicodedata.category(ch).startswith("C") for ch in name):
+        return "Nicknames cannot contain control characters."
+    if name.lower() in reserved:
+        return f"The nickname {name!r} is reserved for the bot."
+    return None
+
+
+def room_problem(room: str) -> str | None:
+    if not _ROOM_OK.match(room):
+        return f"Room names are 1 to {MAX_ROOM_CHARS} characters without spaces, / \\ # or ?."
+    return None
+
+
+def text_frame(
+    nickname: str,
+    message: str,
+    ts: datetime,
+    *,
+    id: int | None = None,
+    **extra: Any,
+) -> Frame:
+    frame: Frame = {"type": "text", "nickname": nickname, "message": message, "timestamp": iso(ts)}
+    if id is not None:
+        frame["id"] = id
+    frame.update({k: v for k, v in extra.items() if v is not None})
+    return frame
+
+
+def stored_frame(message: StoredMessage) -> Frame:
+    return text_frame(message.author_name, message.text, message.created_at, id=message.id)
+
+
+def error_frame(message: str, ts: datetime, code: str = "bad_request") -> Frame:
+    return {
+        "type": "error",
+        "nickname": "system",
+        "message": message,
+        "timestamp": iso(ts),
+        "error": code,
+    }

@@ -1,0 +1,65 @@
+"""Context assembly: the persona's system prompt plus the channel's most recent turns."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from bot.settings import ModelSettings
+from bot.types import ChannelKey, Role, StoredMessage
+
+
+@dataclass(frozen=True, slots=True)
+class ChatTurn:
+    role: Role
+    content: str
+
+
+@dataclass(frozen=True, slots=True)
+class ModelRequest:
+    """One call to a provider, in provider-neutral form."""
+
+    channel: ChannelKey
+    system: str
+    turns: list[ChatTurn]
+    settings: ModelSettings
+    # Responses-API chaining (issue 3): the id to continue from and the turns since then.
+    previous_response_id: str | None = None
+    turns_since_previous: list[ChatTurn] = field(default_factory=list)
+
+
+def render_turn(message: StoredMessage, persona: str) -> ChatTurn:
+    """The persona's own answers are assistant turns; everyone else speaks as `name: text`.
+
+    Other personas' answers are shown as named participants, not as this persona's words.
+    """
+    if message.role == "assistant" and (message.tag or "") == persona:
+        return ChatTurn("assistant", message.text)
+    return ChatTurn("user", f"{message.author_name}: {message.text}")
+
+
+def select_history(
+    messages: Sequence[StoredMessage],
+    *,
+    persona: str,
+    max_turns: int,
+    max_tokens: int,
+    count: Callable[[str], int],
+) -> list[ChatTurn]:
+    """Newest kept first, within the turn limit and token budget, starting on a user turn.
+
+    `messages` is oldest first and ends with the message being answered, which is always kept.
+    """
+    picked: list[ChatTurn] = []
+    used = 0
+    for message in reversed(messages):
+        turn = render_turn(message, persona)
+        cost = count(turn.content)
+        if picked and (len(picked) >= max_turns or used + cost > max_tokens):
+            break
+        picked.append(turn)
+        used += cost
+    picked.reverse()
+    while picked and picked[0].role != "user":
+        picked.pop(0)
+    return picked

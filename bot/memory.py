@@ -1,0 +1,50 @@
+"""The memory interface the core needs. `memory/` implements it; the core never sees SQL."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from bot.types import ChannelKey, ChannelState, NewMessage, StoredMessage
+
+
+class MemoryUnavailable(Exception):
+    """The store could not be reached (after its own short retries)."""
+
+
+class Memory(Protocol):
+    async def add(self, message: NewMessage) -> StoredMessage | None:
+        """Store one message and return it with its id.
+
+        Returns None when (platform, platform_message_id) is already stored: this is the
+        de-duplication point, in the database, so that a platform's retry, a restart or a
+        second process never answers the same post twice. Raises MemoryUnavailable.
+        """
+        ...
+
+    async def recent(
+        self,
+        channel: ChannelKey,
+        limit: int,
+        *,
+        after_id: int = 0,
+        up_to_id: int | None = None,
+    ) -> list[StoredMessage]:
+        """The channel's newest `limit` messages with after_id < id <= up_to_id, oldest first.
+
+        One indexed range scan on (channel, id): its cost does not grow with the table.
+        """
+        ...
+
+    async def state(self, channel: ChannelKey) -> ChannelState:
+        """The channel's state; a default one for a channel never seen."""
+        ...
+
+    async def save_chain(
+        self, channel: ChannelKey, response_id: str | None, message_id: int | None
+    ) -> None:
+        """Remember (or with None, forget) the channel's Responses API chain."""
+        ...
+
+    async def reset(self, channel: ChannelKey, up_to_id: int) -> None:
+        """Forget history up to `up_to_id` for the model, and drop the response chain."""
+        ...

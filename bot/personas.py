@@ -1,0 +1,31 @@
+"""A persona is what a tag answers as: its name, system prompt and model settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.settings import BotSettings, ModelSettings
+
+
+@dataclass(frozen=True, slots=True)
+class Persona:
+    name: str  # the tag, lower case, without "@"
+    system_prompt: str
+    model: ModelSettings
+    max_history_turns: int
+    max_history_tokens: int
+    description: str = ""
+    needs_text: bool = True  # an empty `@tag` gets a usage hint instead of a model call
+    usage_hint: str = ""
+
+
+def default_persona(settings: BotSettings) -> Persona:
+    return Persona(
+        name=settings.name,
+        system_prompt=settings.system_prompt,
+        model=settings.model,
+        max_history_turns=settings.max_history_turns,
+        max_history_tokens=settings.max_history_tokens,
+        description="the general assistant",
+        usage_hint=f"Say something after @{settings.name}, for example `@{settings.name} 안녕?`",
+    )

@@ -1,0 +1,34 @@
+"""The provider interface: one streamed model call, errors already classified."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from bot.context import ModelRequest
+from bot.types import Usage
+
+DeltaSink = Callable[[str], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class ModelReply:
+    text: str
+    usage: Usage
+    response_id: str | None = None  # Responses API: the id to chain the next call from
+
+
+class Provider(Protocol):
+    name: str
+
+    async def complete(self, request: ModelRequest, on_delta: DeltaSink) -> ModelReply:
+        """Call the model, passing text deltas to `on_delta` as they arrive.
+
+        Raises bot.errors.ProviderError and nothing else.
+        """
+        ...
+
+
+async def ignore_delta(_: str) -> None:
+    return None

@@ -1,0 +1,76 @@
+"""OpenAI Chat Completions, streamed, through the official async SDK.
+
+Works unchanged against any OpenAI-compatible server (Ollama, vLLM, LM Studio, llama.cpp)
+through OPENAI_BASE_URL. SDK retries are off: the core retries every provider the same way.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import openai
+
+from bot.context import ModelRequest
+from bot.errors import ErrorKind, ProviderError
+from bot.providers.base import DeltaSink, ModelReply
+from bot.providers.openai_errors import classify_openai_error
+from bot.types import Usage
+
+
+def build_openai_client(api_key: str, base_url: str | None, timeout: float) -> openai.AsyncOpenAI:
+    return openai.AsyncOpenAI(api_key=api_key, base_url=base_url, timeout=timeout, max_retries=0)
+
+
+def sampling_params(request: ModelRequest) -> dict[str, Any]:
+    s = request.settings
+    params = {
+        "temperature": s.temperature,
+        "top_p": s.top_p,
+        "frequency_penalty": s.frequency_penalty,
+        "presence_penalty": s.presence_penalty,
+        "max_completion_tokens": s.max_output_tokens,
+    }
+    return {k: v for k, v in params.items() if v is not None}
+
+
+class OpenAIChatProvider:
+    name = "openai"
+
+    def __init__(self, client: openai.AsyncOpenAI):
+        self.client = client
+
+    async def complete(self, request: ModelRequest, on_delta: DeltaSink) -> ModelReply:
+        messages: list[dict[str, str]] = [
+            {"role": request.settings.system_role, "content": request.system}
+        ]
+        messages += [{"role": t.role, "content": t.content} for t in request.turns]
+        parts: list[str] = []
+        usage = Usage(model=request.settings.model, provider=self.name)
+        try:
+            stream = await self.client.chat.completions.create(
+                model=request.settings.model,
+                messages=messages,  # type: ignore[arg-type]
+                stream=True,
+                stream_options={"include_usage": True},
+                **sampling_params(request),
+            )
+            async for chunk in stream:
+                if chunk.usage is not None:
+                    usage = Usage(
+                        input_tokens=chunk.usage.prompt_tokens or 0,
+                        output_tokens=chunk.usage.completion_tokens or 0,
+                        total_tokens=chunk.usage.total_tokens or 0,
+                        model=chunk.model or request.settings.model,
+                        provider=self.name,
+                    )
+                for choice in chunk.choices:
+                    delta = choice.delta.content if choice.delta else None
+                    if delta:
+                        parts.append(delta)
+                        await on_delta(delta)
+        except Exception as exc:  # every SDK, transport and parse error is classified
+            raise classify_openai_error(exc) from exc
+        text = "".join(parts)
+        if not text.strip():
+            raise ProviderError(ErrorKind.BAD_RESPONSE, "empty answer")
+        return ModelReply(text=text, usage=usage)

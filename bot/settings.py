@@ -1,0 +1,52 @@
+"""Settings the core itself uses. Reading them from the environment is the CLI's job."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+DEFAULT_MODEL = "gpt-4.1"  # what the course uses
+DEFAULT_SYSTEM_PROMPT = (
+    "You are chatbot, a helpful assistant taking part in a group chat. "
+    "User messages are prefixed with the speaker's name as `name: text`; several people may "
+    "talk. Answer the latest message addressed to you, in the language it was written in, "
+    "concisely. Use what was said earlier in the chat, including messages not addressed to you."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSettings:
+    """What a provider call uses. None means: do not send, let the server choose."""
+
+    provider: str = "openai"
+    model: str = DEFAULT_MODEL
+    temperature: float | None = None
+    top_p: float | None = None
+    frequency_penalty: float | None = None
+    presence_penalty: float | None = None
+    max_output_tokens: int | None = 1024
+    timeout: float = 60.0
+    # "system" for most servers; "developer" for OpenAI reasoning models. Some
+    # OpenAI-compatible servers reject "developer", hence a setting.
+    system_role: str = "system"
+    # Gemini: 0 disables thinking; None leaves the model's default.
+    thinking_budget: int | None = None
+    # Overrides the built-in context-window table (bot/tokens.py).
+    context_window: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RetrySettings:
+    max_attempts: int = 3  # attempts in all, for rate limits and server errors
+    max_wait: float = 20.0  # never wait longer than this for one Retry-After
+    base_backoff: float = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class BotSettings:
+    name: str = "chatbot"
+    system_prompt: str = DEFAULT_SYSTEM_PROMPT
+    max_history_turns: int = 40
+    max_history_tokens: int = 12_000
+    reply_reserve_tokens: int = 1024
+    model: ModelSettings = field(default_factory=ModelSettings)
+    retry: RetrySettings = field(default_factory=RetrySettings)

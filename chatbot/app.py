@@ -1,0 +1,49 @@
+"""One FastAPI app: the web chat routes (and, as they land, the Slack endpoint and Discord task)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from adapters.web_chat import build_web_router
+from adapters.web_hub import Hub
+from bot.personas import default_persona
+from bot.providers.base import Provider
+from bot.service import ChatService
+from chatbot.config import AppSettings
+from chatbot.providers import ProviderSet, check_provider_name
+from memory.store import SQLStore
+
+log = logging.getLogger(__name__)
+
+DRAIN_SECONDS = 10.0
+
+
+def create_app(settings: AppSettings, *, providers: dict[str, Provider] | None = None) -> FastAPI:
+    """`providers` replaces named providers (tests, embedding); the rest come from settings."""
+    check_provider_name(settings.bot.model.provider)
+    store = SQLStore.from_url(settings.database_url)
+    persona = default_persona(settings.bot)
+    service = ChatService(
+        store, ProviderSet(settings, providers), settings.bot, {persona.name: persona}
+    )
+    hub = Hub()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await store.create_schema()
+        log.info("memory ready at %s", store.engine.url.render_as_string(hide_password=True))
+        yield
+        await service.drain(DRAIN_SECONDS)
+        hub.close_all()
+        await store.close()
+
+    app = FastAPI(title="chatbot", lifespan=lifespan)
+    app.state.service = service
+    app.state.hub = hub
+    app.state.store = store
+    app.include_router(build_web_router(service, hub))
+    return app

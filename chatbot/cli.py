@@ -1,0 +1,72 @@
+"""`chatbot serve` and `chatbot check`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+from dotenv import load_dotenv
+
+from chatbot.config import SECRET_NAMES, AppSettings, ConfigError
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from chatbot.app import create_app
+
+    settings = AppSettings.from_env()
+    app = create_app(settings)
+    uvicorn.run(
+        app, host=args.host, port=args.port, log_level=args.log_level.lower(), ws_max_size=64 * 1024
+    )
+    return 0
+
+
+def _check(_: argparse.Namespace) -> int:
+    settings = AppSettings.from_env()
+    model = settings.bot.model
+    print(
+        f"database:  {settings.database_url if '@' not in settings.database_url else '(set, has credentials)'}"
+    )
+    print(f"provider:  {model.provider}  model: {model.model}")
+    if settings.openai_base_url:
+        print(f"base url:  {settings.openai_base_url}")
+    for name in SECRET_NAMES:
+        state = "set" if name in settings.secrets else "missing"
+        print(f"{name:22} {state}")
+    ready = bool(settings.openai_api_key or settings.openai_base_url)
+    if model.provider == "openai" and not ready:
+        print(
+            "\nMissing: OPENAI_API_KEY (or OPENAI_BASE_URL for a local server). "
+            "The web chat runs, but @chatbot will answer with setup instructions."
+        )
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    load_dotenv(os.path.join(os.getcwd(), ".env"), override=False)
+    parser = argparse.ArgumentParser(prog="chatbot")
+    parser.add_argument("--log-level", default=os.environ.get("CHATBOT_LOG_LEVEL", "INFO"))
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the service (web chat + configured adapters)")
+    serve.add_argument("--host", default=os.environ.get("CHATBOT_HOST", "127.0.0.1"))
+    serve.add_argument("--port", type=int, default=int(os.environ.get("CHATBOT_PORT", "8000")))
+    serve.set_defaults(func=_serve)
+    check = sub.add_parser("check", help="say what is configured and what is missing")
+    check.set_defaults(func=_check)
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        return int(args.func(args))
+    except ConfigError as exc:
+        print(f"chatbot: configuration error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,82 @@
+"""Settings from the environment (and a .env file, loaded by the CLI). No secret has a default.
+
+The ecosystem's own names where one exists (OPENAI_API_KEY, OPENAI_BASE_URL, GEMINI_API_KEY,
+SLACK_BOT_TOKEN, DISCORD_TOKEN ...); ours start with CHATBOT_.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from bot.settings import DEFAULT_MODEL, DEFAULT_SYSTEM_PROMPT, BotSettings, ModelSettings
+from memory.store import DEFAULT_DATABASE_URL
+
+SECRET_NAMES = (
+    "OPENAI_API_KEY",
+    "GEMINI_API_KEY",
+    "SLACK_BOT_TOKEN",
+    "SLACK_SIGNING_SECRET",
+    "SLACK_APP_TOKEN",
+    "DISCORD_TOKEN",
+)
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def _num(env: Mapping[str, str], name: str, kind: type, default: object = None) -> object:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return kind(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name}={raw!r} is not a valid {kind.__name__}") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class AppSettings:
+    bot: BotSettings = field(default_factory=BotSettings)
+    database_url: str = DEFAULT_DATABASE_URL
+    openai_api_key: str | None = None
+    openai_base_url: str | None = None
+    gemini_api_key: str | None = None
+    gemini_base_url: str | None = None
+    secrets: dict[str, str] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> AppSettings:
+        env = os.environ if env is None else env
+        model = ModelSettings(
+            provider=env.get("CHATBOT_PROVIDER", "openai").strip() or "openai",
+            model=env.get("CHATBOT_MODEL", "").strip() or DEFAULT_MODEL,
+            temperature=_num(env, "CHATBOT_TEMPERATURE", float),  # type: ignore[arg-type]
+            top_p=_num(env, "CHATBOT_TOP_P", float),  # type: ignore[arg-type]
+            frequency_penalty=_num(env, "CHATBOT_FREQUENCY_PENALTY", float),  # type: ignore[arg-type]
+            presence_penalty=_num(env, "CHATBOT_PRESENCE_PENALTY", float),  # type: ignore[arg-type]
+            max_output_tokens=_num(env, "CHATBOT_MAX_COMPLETION_TOKENS", int, 1024),  # type: ignore[arg-type]
+            timeout=_num(env, "CHATBOT_TIMEOUT", float, 60.0),  # type: ignore[arg-type]
+            system_role=env.get("CHATBOT_SYSTEM_ROLE", "system").strip() or "system",
+            thinking_budget=_num(env, "CHATBOT_THINKING_BUDGET", int),  # type: ignore[arg-type]
+            context_window=_num(env, "CHATBOT_CONTEXT_WINDOW", int),  # type: ignore[arg-type]
+        )
+        if model.system_role not in ("system", "developer"):
+            raise ConfigError("CHATBOT_SYSTEM_ROLE must be 'system' or 'developer'")
+        bot = BotSettings(
+            system_prompt=env.get("CHATBOT_SYSTEM_PROMPT", "").strip() or DEFAULT_SYSTEM_PROMPT,
+            max_history_turns=_num(env, "CHATBOT_MAX_HISTORY_TURNS", int, 40),  # type: ignore[arg-type]
+            max_history_tokens=_num(env, "CHATBOT_MAX_HISTORY_TOKENS", int, 12_000),  # type: ignore[arg-type]
+            model=model,
+        )
+        return cls(
+            bot=bot,
+            database_url=env.get("CHATBOT_DATABASE_URL", "").strip() or DEFAULT_DATABASE_URL,
+            openai_api_key=env.get("OPENAI_API_KEY") or None,
+            openai_base_url=env.get("OPENAI_BASE_URL") or None,
+            gemini_api_key=env.get("GEMINI_API_KEY") or env.get("GOOGLE_API_KEY") or None,
+            gemini_base_url=env.get("GOOGLE_GEMINI_BASE_URL") or None,
+            secrets={k: env[k] for k in SECRET_NAMES if env.get(k)},
+        )

@@ -1,0 +1,41 @@
+"""Choose and build the provider named by CHATBOT_PROVIDER."""
+
+from __future__ import annotations
+
+from bot.providers.base import Provider
+from bot.providers.openai_chat import OpenAIChatProvider, build_openai_client
+from bot.providers.unconfigured import UnconfiguredProvider
+from chatbot.config import AppSettings, ConfigError
+
+PROVIDERS = ("openai",)
+
+
+class ProviderSet:
+    """Builds each named provider once, on first use; `__call__` is the core's provider_for."""
+
+    def __init__(self, settings: AppSettings, overrides: dict[str, Provider] | None = None):
+        self.settings = settings
+        self._built: dict[str, Provider] = dict(overrides or {})
+
+    def __call__(self, name: str) -> Provider:
+        if name not in self._built:
+            self._built[name] = build_provider(self.settings, name)
+        return self._built[name]
+
+
+def check_provider_name(name: str) -> None:
+    if name not in PROVIDERS:
+        raise ConfigError(f"CHATBOT_PROVIDER={name!r}: choose one of {', '.join(PROVIDERS)}")
+
+
+def build_provider(settings: AppSettings, name: str) -> Provider:
+    check_provider_name(name)
+    if not settings.openai_api_key:
+        if not settings.openai_base_url:
+            return UnconfiguredProvider(name, "OPENAI_API_KEY is not set")
+    client = build_openai_client(
+        settings.openai_api_key or "not-needed",  # local servers (Ollama) ignore the key
+        settings.openai_base_url,
+        settings.bot.model.timeout,
+    )
+    return OpenAIChatProvider(client)

@@ -1,0 +1,54 @@
+"""The tables. Times are stored as UTC; memory/store.py attaches the zone on the way out."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Column, DateTime, Index, Integer, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+class MessageRow(SQLModel, table=True):
+    __tablename__ = "messages"
+    __table_args__ = (
+        # The hot path: a channel's newest N messages is one range scan of this index.
+        Index("ix_messages_channel_id", "channel", "id"),
+        # De-duplication of platform deliveries (Slack retries, app_mention + message).
+        UniqueConstraint("platform", "platform_message_id", name="uq_messages_platform_msg"),
+    )
+
+    id: int | None = Field(
+        default=None,
+        sa_column=Column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    )
+    channel: str = Field(max_length=255)
+    platform: str = Field(max_length=32)
+    platform_message_id: str | None = Field(default=None, max_length=255)
+    role: str = Field(max_length=16)
+    author_id: str = Field(max_length=255)
+    author_name: str = Field(max_length=255)
+    tag: str | None = Field(default=None, max_length=64)
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    total_tokens: int | None = None
+    model: str | None = Field(default=None, max_length=128)
+    provider: str | None = Field(default=None, max_length=64)
+    # Set when moderation flagged the message: stored, never sent to a model.
+    flagged: bool = Field(default=False, nullable=False)
+
+
+class ChannelRow(SQLModel, table=True):
+    """Per-conversation state that is not a message."""
+
+    __tablename__ = "channels"
+
+    channel: str = Field(primary_key=True, max_length=255)
+    # Responses API chain: the last response id, and the id of the stored answer it produced
+    # (turns after that message are what the next call sends along with the id).
+    response_id: str | None = Field(default=None, max_length=255)
+    response_message_id: int | None = Field(default=None, sa_column=Column(BigInteger))
+    # `@chatbot reset`: history at or before this message id is no longer sent to the model.
+    reset_after_id: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+    updated_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))

@@ -1,0 +1,185 @@
+"""A loopback model server that speaks the OpenAI wire protocol and records what it received.
+
+Tests script its answers (a streamed reply, an HTTP error with headers, garbage, silence) and
+then assert on `requests`: the real `openai` SDK talks to it over 127.0.0.1, nothing is mocked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+
+@dataclass
+class Reply:
+    text: str = "ok"
+    chunks: list[str] | None = None  # how to stream it; default: about 4 pieces
+    delay: float = 0.0  # before the first byte
+    chunk_delay: float = 0.0  # between stream chunks
+    usage: tuple[int, int] = (11, 7)  # prompt, completion tokens
+
+
+@dataclass
+class Status:
+    code: int
+    body: dict[str, Any] | str = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Garbage:
+    body: str = "<html>this is not JSON</html>"
+    content_type: str = "text/event-stream"
+
+
+@dataclass
+class Hang:
+    seconds: float = 30.0
+
+
+Behaviour = Reply | Status | Garbage | Hang
+Responder = Callable[[dict[str, Any]], Behaviour]
+
+
+@dataclass
+class Recorded:
+    path: str
+    headers: dict[str, str]
+    body: dict[str, Any]
+    at: float
+
+
+def _pieces(text: str, n: int = 4) -> list[str]:
+    size = max(1, -(-len(text) // n))
+    return [text[i : i + size] for i in range(0, len(text), size)]
+
+
+class ModelServer:
+    def __init__(self) -> None:
+        self.requests: list[Recorded] = []
+        self.script: deque[Behaviour] = deque()
+        self.default: Responder = lambda body: Reply(f"answer {len(self.requests)}")
+        self.url = ""
+        self._runner: web.AppRunner | None = None
+        self.arrived = asyncio.Event()
+
+    # -- scripting ---------------------------------------------------------------------------
+
+    def then(self, *behaviours: Behaviour) -> ModelServer:
+        self.script.extend(behaviours)
+        return self
+
+    def chat_requests(self) -> list[dict[str, Any]]:
+        return [r.body for r in self.requests if r.path.endswith("/chat/completions")]
+
+    async def wait_for_requests(self, n: int, timeout: float = 5.0) -> None:
+        deadline = time.monotonic() + timeout
+        while len(self.requests) < n:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"expected {n} model requests, got {len(self.requests)}")
+            await asyncio.sleep(0.01)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> ModelServer:
+        app = web.Application()
+        app.router.add_post("/v1/chat/completions", self._chat)
+        self._runner = web.AppRunner(app, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.url = f"http://127.0.0.1:{port}/v1"
+        return self
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    # -- the wire ----------------------------------------------------------------------------
+
+    async def _record(self, request: web.Request) -> dict[str, Any]:
+        body = await request.json()
+        self.requests.append(Recorded(request.path, dict(request.headers), body, time.monotonic()))
+        self.arrived.set()
+        return body
+
+    def _next(self, body: dict[str, Any]) -> Behaviour:
+        return self.script.popleft() if self.script else self.default(body)
+
+    async def _common(self, behaviour: Behaviour) -> web.StreamResponse | None:
+        if isinstance(behaviour, Status):
+            if isinstance(behaviour.body, str):
+                return web.Response(
+                    status=behaviour.code, text=behaviour.body, headers=behaviour.headers
+                )
+            return web.json_response(
+                behaviour.body, status=behaviour.code, headers=behaviour.headers
+            )
+        if isinstance(behaviour, Garbage):
+            return web.Response(text=behaviour.body, content_type=behaviour.content_type)
+        if isinstance(behaviour, Hang):
+            await asyncio.sleep(behaviour.seconds)
+            return web.Response(status=504)
+        return None
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
+        body = await self._record(request)
+        behaviour = self._next(body)
+        early = await self._common(behaviour)
+        if early is not None:
+            return early
+        assert isinstance(behaviour, Reply)
+        await asyncio.sleep(behaviour.delay)
+        model = body.get("model", "stub")
+        prompt, completion = behaviour.usage
+        usage = {
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "total_tokens": prompt + completion,
+        }
+        base = {"id": "chatcmpl-stub", "created": int(time.time()), "model": model}
+        if not body.get("stream"):
+            return web.json_response(
+                {
+                    **base,
+                    "object": "chat.completion",
+                    "usage": usage,
+                    "choices": [
+                        {
+                            "index": 0,
+                            "finish_reason": "stop",
+                            "message": {"role": "assistant", "content": behaviour.text},
+                        }
+                    ],
+                }
+            )
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+
+        async def event(data: dict[str, Any]) -> None:
+            await resp.write(f"data: {json.dumps(data, ensure_ascii=False)}\n\n".encode())
+
+        chunk = {**base, "object": "chat.completion.chunk"}
+        await event(
+            {**chunk, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]}
+        )
+        for piece in behaviour.chunks or _pieces(behaviour.text):
+            await asyncio.sleep(behaviour.chunk_delay)
+            await event({**chunk, "choices": [{"index": 0, "delta": {"content": piece}}]})
+        await event({**chunk, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+        if (body.get("stream_options") or {}).get("include_usage"):
+            await event({**chunk, "choices": [], "usage": usage})
+        await resp.write(b"data: [DONE]\n\n")
+        await resp.write_eof()
+        return resp
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
