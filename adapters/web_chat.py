@@ -229,5 +229,7 @@ def build_web_router(service: ChatService, hub: Hub) -> APIRouter:
             pass
         finally:
             hub.leave(conn)
+            # Returning closes the socket: first let the writer flush (e.g. the last error).
+            await conn.finished()
 
     return router

@@ -54,6 +54,12 @@ class Connection:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.ws.close(self.close_code), 2.0)
 
+    async def finished(self, timeout: float = 2.0) -> None:
+        """Wait until the writer has flushed what was queued and closed the socket."""
+        if self.writer is not None:
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await asyncio.wait_for(asyncio.shield(self.writer), timeout)
+
     def close(self, code: int) -> None:
         """Stop after what is already queued... unless the queue is the problem."""
         if self.closed:

@@ -155,14 +155,25 @@ class ChatService:
             window - self.settings.reply_reserve_tokens - count(persona.system_prompt),
         )
 
+        full = select_history(
+            history,
+            persona=persona.name,
+            max_turns=persona.max_history_turns,
+            max_tokens=budget,
+            count=count,
+        )
+
         async def attempt(shrink: bool) -> ModelReply:
-            turns = select_history(
-                history,
-                persona=persona.name,
-                max_turns=persona.max_history_turns,
-                max_tokens=budget // 2 if shrink else budget,
-                count=count,
-            )
+            # Too long for the server after all: send the newer half of what we sent.
+            turns = full
+            if shrink:
+                turns = select_history(
+                    history,
+                    persona=persona.name,
+                    max_turns=max(1, len(full) // 2),
+                    max_tokens=budget // 2,
+                    count=count,
+                )
             request = ModelRequest(
                 channel=asked.channel,
                 system=persona.system_prompt,

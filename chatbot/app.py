@@ -22,10 +22,15 @@ log = logging.getLogger(__name__)
 DRAIN_SECONDS = 10.0
 
 
-def create_app(settings: AppSettings, *, providers: dict[str, Provider] | None = None) -> FastAPI:
-    """`providers` replaces named providers (tests, embedding); the rest come from settings."""
+def create_app(
+    settings: AppSettings,
+    *,
+    providers: dict[str, Provider] | None = None,
+    store: SQLStore | None = None,
+) -> FastAPI:
+    """`providers` and `store` replace what settings would build (tests, embedding)."""
     check_provider_name(settings.bot.model.provider)
-    store = SQLStore.from_url(settings.database_url)
+    store = store or SQLStore.from_url(settings.database_url)
     persona = default_persona(settings.bot)
     service = ChatService(
         store, ProviderSet(settings, providers), settings.bot, {persona.name: persona}
