@@ -1,0 +1,111 @@
+"""The console script: `chatbot check` says what is set without printing secrets; `serve` runs."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+
+from tests.helpers import Client, settings_for, start_app
+
+
+def run_check(env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI", "CHATBOT"))}
+    return subprocess.run(
+        [sys.executable, "-m", "chatbot.cli", "check"],
+        env={**clean, **env},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_check_reports_missing_and_never_prints_secrets(tmp_path):
+    secret = "sk-super-secret-value-123"
+    done = run_check({"OPENAI_API_KEY": secret, "SLACK_BOT_TOKEN": "xoxb-secret-999"}, tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert secret not in done.stdout + done.stderr
+    assert "xoxb-secret-999" not in done.stdout + done.stderr
+    assert "OPENAI_API_KEY" in done.stdout and "set" in done.stdout
+    assert "DISCORD_TOKEN" in done.stdout and "missing" in done.stdout
+
+    bare = run_check({}, tmp_path)
+    assert "Missing: OPENAI_API_KEY" in bare.stdout
+
+
+def test_check_reads_a_dotenv_file_and_rejects_bad_values(tmp_path):
+    (tmp_path / ".env").write_text("OPENAI_API_KEY=sk-from-dotenv\nCHATBOT_MODEL=gpt-4o-mini\n")
+    done = run_check({}, tmp_path)
+    assert "gpt-4o-mini" in done.stdout and "sk-from-dotenv" not in done.stdout
+    bad = run_check({"CHATBOT_TEMPERATURE": "warm"}, tmp_path)
+    assert bad.returncode == 2 and "CHATBOT_TEMPERATURE" in bad.stderr
+
+
+async def test_model_settings_reach_the_wire(db_url, model):
+    running = await start_app(
+        settings_for(
+            db_url,
+            model.url,
+            CHATBOT_MODEL="gpt-4o-mini",
+            CHATBOT_TEMPERATURE="0.3",
+            CHATBOT_TOP_P="0.9",
+            CHATBOT_FREQUENCY_PENALTY="0.1",
+            CHATBOT_PRESENCE_PENALTY="0.2",
+            CHATBOT_MAX_COMPLETION_TOKENS="77",
+            CHATBOT_SYSTEM_PROMPT="Be brief.",
+        )
+    )
+    try:
+        c = await Client.connect(running.ws_url("u"))
+        await c.say("@chatbot hi")
+        await c.answer()
+        body = model.chat_requests()[0]
+        assert body["model"] == "gpt-4o-mini"
+        assert (body["temperature"], body["top_p"]) == (0.3, 0.9)
+        assert (body["frequency_penalty"], body["presence_penalty"]) == (0.1, 0.2)
+        assert body["max_completion_tokens"] == 77
+        assert body["messages"][0] == {"role": "system", "content": "Be brief."}
+        assert model.requests[0].headers["Authorization"] == "Bearer sk-test-not-a-secret"
+        await c.close()
+    finally:
+        await running.stop()
+
+
+async def test_serve_starts_the_service(tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI", "CHATBOT"))}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "chatbot.cli",
+        "serve",
+        "--port",
+        str(port),
+        env={**clean, "CHATBOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'x.db'}"},
+        cwd=tmp_path,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        async with httpx.AsyncClient() as http:
+            for _ in range(200):
+                try:
+                    health = await http.get(f"http://127.0.0.1:{port}/healthz")
+                    break
+                except httpx.TransportError:
+                    await asyncio.sleep(0.05)
+            else:
+                raise AssertionError("serve did not come up")
+        assert health.json()["ok"] is True
+    finally:
+        proc.terminate()
+        await asyncio.wait_for(proc.wait(), 20)
+    assert (tmp_path / "x.db").exists()
