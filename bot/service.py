@@ -173,6 +173,15 @@ class ChatService:
             stored.created_at if stored else utcnow(),
         )
 
+    def _is_command(self, message: StoredMessage) -> bool:
+        """`@chatbot help` and friends stay out of model context, like their (unstored) replies."""
+        if message.role != "user":
+            return False
+        found = self.tags.parse(message.text)
+        return (
+            found is not None and found.tag == self.settings.name and bool(command_of(found.text))
+        )
+
     def _prepare(self, persona: Persona, addressed: Addressed, asked: StoredMessage) -> Prepared:
         override = self.rules.for_channel(asked.channel)
         if override.system_prompt and persona.name == (override.persona or self.settings.name):
@@ -216,7 +225,7 @@ class ChatService:
             after_id=state.reset_after_id,
             up_to_id=asked.id,
         )
-        history = [m for m in history if not m.flagged]
+        history = [m for m in history if not m.flagged and not self._is_command(m)]
         provider = self.provider_for(persona.model.provider)
         count = counter_for(persona.model.model)
         window = context_window(persona.model.model, persona.model.context_window)

@@ -43,6 +43,10 @@ async def test_help_lists_this_channels_tags_one_line_each(
     async with httpx.AsyncClient() as http:
         stored = (await http.get(f"{app.http}/messages")).json()
     assert [m["message"] for m in stored] == ["@chatbot help"]
+    await say(c, "soyeon", "@chatbot hi")
+    await c.answer()
+    # The stored command stays out of the next model call's context.
+    assert roles_and_texts(model.chat_requests()[-1])[1:] == [("user", "soyeon: @chatbot hi")]
     await c.close()
 
 

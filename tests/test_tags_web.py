@@ -145,3 +145,10 @@ async def test_dragon_and_chatbot_answer_under_their_own_names(
         {"role": "user", "content": "yuna: @chatbot what did the dragon say?"},
     ]
     await c.close()
+
+
+async def test_a_tags_name_is_a_reserved_nickname(app: RunningApp) -> None:
+    c = await Client.connect(app.ws_url("Dragon"))
+    frame = await c.recv()
+    assert frame["type"] == "error" and "reserved for the bot" in frame["message"]
+    await c.close()
