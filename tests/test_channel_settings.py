@@ -61,3 +61,16 @@ async def test_channel_system_prompt_override_applies_to_its_default_persona_onl
         assert systems[1].startswith("You are a translator.")
         assert systems[2] == "You are a dragon who only tells sea stories."
         assert target.sent[2][1].persona == "dragon"
+
+
+async def test_bot_mention_then_tag_name_selects_the_tag_on_discord(
+    tmp_path: Path, model: ModelServer
+) -> None:
+    async with service_from("", tmp_path, model) as (service, _):
+        target = Recorder()
+        for text in ("a", "b", "c"):
+            await tell(service, incoming(text, "discord:g1:c9"), target)
+        await tell(service, incoming("@chatbot summary 2", "discord:g1:c9"), target)
+        assert target.sent[-1][1].persona == "summary"
+        turns = [m["content"] for m in model.chat_requests()[-1]["messages"][1:]]
+        assert turns == ["soyeon: b", "soyeon: c", "soyeon asks: summarise the 2 messages above."]

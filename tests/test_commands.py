@@ -209,3 +209,18 @@ async def test_moderation_off_by_default(app: RunningApp, model: ModelServer) ->
     assert answer["message"] == "answer 1"
     assert model.moderation_requests() == []
     await c.close()
+
+
+async def test_moderation_outage_lets_the_message_through(
+    tmp_path: Path, model: ModelServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(text: str) -> bool:
+        raise RuntimeError("moderation down")  # the stub answers 500
+
+    model.flag = broken
+    async with service_from("moderation = true\n", tmp_path, model) as (service, store):
+        target = Recorder()
+        await tell(service, incoming("@chatbot hello", "web:lobby"), target)
+        assert target.sent[-1][0] == "answer 2"  # request 1 was the failed moderation call
+        assert [m.flagged for m in await store.recent("web:lobby", 5)] == [False, False]
+    assert "moderation failed, message not checked" in caplog.text
