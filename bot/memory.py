@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Protocol
 
-from bot.types import ChannelKey, ChannelState, NewMessage, StoredMessage
+from bot.types import ChannelKey, ChannelState, NewMessage, StoredMessage, UsageTotal
 
 
 class MemoryUnavailable(Exception):
@@ -47,4 +48,12 @@ class Memory(Protocol):
 
     async def reset(self, channel: ChannelKey, up_to_id: int) -> None:
         """Forget history up to `up_to_id` for the model, and drop the response chain."""
+        ...
+
+    async def forget(self, channel: ChannelKey, up_to_id: int) -> int:
+        """Delete the channel's stored messages with id <= up_to_id; returns how many."""
+        ...
+
+    async def usage(self, channel: ChannelKey, since: datetime | None = None) -> list[UsageTotal]:
+        """Token usage of the channel's stored answers (created at or after `since`), by model."""
         ...

@@ -17,6 +17,9 @@ class Persona:
     description: str = ""
     needs_text: bool = True  # an empty `@tag` gets a usage hint instead of a model call
     usage_hint: str = ""
+    # What the core does before the model call (bot/tag_behaviour.py): "chat", "summary"
+    # (`@summary 50` reads the last 50 messages) or "translate" (a target language code).
+    behaviour: str = "chat"
 
 
 def default_persona(settings: BotSettings) -> Persona:

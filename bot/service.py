@@ -6,17 +6,24 @@ import asyncio
 import logging
 import weakref
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from bot.addressing import Addressed, TagParser
-from bot.context import ModelRequest, select_history
+from bot.channel_rules import ChatRules
+from bot.commands import command_of, help_text
+from bot.commands import reset as reset_channel
+from bot.commands import usage as usage_lines
+from bot.context import ChatTurn, ModelRequest, select_history
 from bot.delivery import Delivery, ReplyTarget, typing_of
 from bot.errors import USER_LINES, ErrorKind, ProviderError
 from bot.memory import Memory, MemoryUnavailable
+from bot.moderation import REFUSAL, Moderator
 from bot.personas import Persona
 from bot.providers.base import ModelReply, Provider
 from bot.retry import Sleep, call_with_retries
+from bot.routing import route
 from bot.settings import BotSettings
+from bot.tag_behaviour import Prepared, needs_usage_hint, prepare
 from bot.tokens import context_window, counter_for
 from bot.types import IncomingMessage, NewMessage, StoredMessage, utcnow
 
@@ -43,6 +50,8 @@ class ChatService:
         *,
         sleep: Sleep = asyncio.sleep,
         edit_interval: float = 1.0,
+        rules: ChatRules | None = None,
+        moderator: Moderator | None = None,
     ):
         self.memory = memory
         # Providers by name ("openai", "openai-responses", "gemini"): a persona picks one.
@@ -55,16 +64,30 @@ class ChatService:
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self._tasks: set[asyncio.Task[None]] = set()
         self._auth_logged = False
+        self.rules = rules or ChatRules()  # per-channel personas, command permissions
+        self.moderator = moderator  # None: moderation off
 
     # -- inbound ---------------------------------------------------------------------------
 
     def addressed(self, message: IncomingMessage) -> Addressed | None:
-        found = self.tags.parse(message.text)
-        if message.author.is_bot:
-            return found  # another bot only when it addresses us by tag: no bot loops
-        if found is None and (message.is_direct or message.is_reply_to_bot):
-            return Addressed(tag=self.settings.name, text=message.text.strip())
-        return found
+        # Another bot only when it addresses us by tag: no bot loops (bot/routing.py).
+        return route(
+            self.tags.parse(message.text),
+            message,
+            name=self.settings.name,
+            personas=self.personas,
+            rules=self.rules,
+        )
+
+    async def _flagged(self, message: IncomingMessage) -> bool:
+        if self.moderator is None or message.author.is_bot:
+            return False
+        try:
+            return await self.moderator.flagged(message.text)
+        except Exception as exc:
+            # Fail open: a moderation outage must not silence the chat; it is logged.
+            log.warning("moderation failed, message not checked: %s", exc.__class__.__name__)
+            return False
 
     async def receive(self, message: IncomingMessage, target: ReplyTarget) -> Received:
         """Store the message; if it is addressed, start answering it and return at once.
@@ -75,6 +98,7 @@ class ChatService:
         if message.author.is_self:
             return Received(stored=None)
         addressed = self.addressed(message)
+        flagged = await self._flagged(message)
         stored = await self.memory.add(
             NewMessage(
                 channel=message.channel,
@@ -85,13 +109,14 @@ class ChatService:
                 text=message.text,
                 created_at=message.time,
                 platform_message_id=message.message_id,
+                flagged=flagged,
             )
         )
         if stored is None:
             return Received(stored=None, addressed=addressed, duplicate=True)
         if addressed is None:
             return Received(stored=stored)
-        task = asyncio.create_task(self._answer(stored, addressed, target))
+        task = asyncio.create_task(self._answer(stored, addressed, target, message))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return Received(stored=stored, addressed=addressed, answer=task)
@@ -106,17 +131,29 @@ class ChatService:
         return lock
 
     async def _answer(
-        self, asked: StoredMessage, addressed: Addressed, target: ReplyTarget
+        self,
+        asked: StoredMessage,
+        addressed: Addressed,
+        target: ReplyTarget,
+        message: IncomingMessage | None = None,
     ) -> None:
         persona = self.personas[addressed.tag]
         delivery = Delivery(target, persona.name, edit_interval=self.edit_interval)
-        if persona.needs_text and not addressed.text:
+        if asked.flagged:
+            await delivery.fail(REFUSAL, ErrorKind.BLOCKED)
+            return
+        command = command_of(addressed.text) if addressed.tag == self.settings.name else None
+        if command is not None:
+            await self._command(command, asked, message, delivery)
+            return
+        if needs_usage_hint(persona, addressed.text):
             await delivery.fail(persona.usage_hint or USER_LINES[ErrorKind.USAGE], ErrorKind.USAGE)
             return
+        prepared = self._prepare(persona, addressed, asked)
         async with self._lock(asked.channel):
             try:
                 async with typing_of(target, persona.name):
-                    reply = await self._call_model(asked, persona, delivery)
+                    reply = await self._call_model(asked, persona, delivery, prepared)
             except ProviderError as err:
                 self._log_provider_error(err)
                 await delivery.fail(err.user_line, err.kind)
@@ -136,29 +173,71 @@ class ChatService:
             stored.created_at if stored else utcnow(),
         )
 
+    def _is_command(self, message: StoredMessage) -> bool:
+        """`@chatbot help` and friends stay out of model context, like their (unstored) replies."""
+        if message.role != "user":
+            return False
+        found = self.tags.parse(message.text)
+        return (
+            found is not None and found.tag == self.settings.name and bool(command_of(found.text))
+        )
+
+    def _prepare(self, persona: Persona, addressed: Addressed, asked: StoredMessage) -> Prepared:
+        override = self.rules.for_channel(asked.channel)
+        if override.system_prompt and persona.name == (override.persona or self.settings.name):
+            persona = replace(persona, system_prompt=override.system_prompt)
+        return prepare(persona, addressed.text, asked.author_name)
+
+    async def _command(
+        self,
+        command: str,
+        asked: StoredMessage,
+        message: IncomingMessage | None,
+        delivery: Delivery,
+    ) -> None:
+        try:
+            async with self._lock(asked.channel):
+                if command == "help":
+                    default = self.rules.for_channel(asked.channel).persona or self.settings.name
+                    text = help_text(self.personas, default, self.settings.name)
+                elif command == "reset":
+                    text = await reset_channel(self.memory, self.rules, asked, message)
+                else:
+                    text = await usage_lines(self.memory, asked.channel)
+        except MemoryUnavailable:
+            await delivery.fail(USER_LINES[ErrorKind.STORAGE], ErrorKind.STORAGE)
+            return
+        await delivery.finish(text, None, utcnow())  # not stored: commands stay out of context
+
     async def _call_model(
-        self, asked: StoredMessage, persona: Persona, delivery: Delivery
+        self,
+        asked: StoredMessage,
+        persona: Persona,
+        delivery: Delivery,
+        prepared: Prepared | None = None,
     ) -> ModelReply:
+        if prepared is None:
+            prepared = Prepared(persona.system_prompt, persona.max_history_turns)
         state = await self.memory.state(asked.channel)
         history = await self.memory.recent(
             asked.channel,
-            persona.max_history_turns,
+            prepared.history_turns,
             after_id=state.reset_after_id,
             up_to_id=asked.id,
         )
-        history = [m for m in history if not m.flagged]
+        history = [m for m in history if not m.flagged and not self._is_command(m)]
         provider = self.provider_for(persona.model.provider)
         count = counter_for(persona.model.model)
         window = context_window(persona.model.model, persona.model.context_window)
         budget = min(
             persona.max_history_tokens,
-            window - self.settings.reply_reserve_tokens - count(persona.system_prompt),
+            window - self.settings.reply_reserve_tokens - count(prepared.system_prompt),
         )
 
         full = select_history(
             history,
             persona=persona.name,
-            max_turns=persona.max_history_turns,
+            max_turns=prepared.history_turns,
             max_tokens=budget,
             count=count,
         )
@@ -174,9 +253,12 @@ class ChatService:
                     max_tokens=budget // 2,
                     count=count,
                 )
+            turns = list(turns)
+            if prepared.final_turn is not None and turns:
+                turns[-1] = ChatTurn("user", prepared.final_turn)
             request = ModelRequest(
                 channel=asked.channel,
-                system=persona.system_prompt,
+                system=prepared.system_prompt,
                 turns=turns,
                 settings=persona.model,
             )

@@ -42,6 +42,9 @@ class IncomingMessage:
     is_direct: bool = False
     is_reply_to_bot: bool = False
     time: datetime = field(default_factory=utcnow)
+    # The sender's platform roles (Discord role names/ids, Slack: none yet): `@chatbot reset`
+    # checks them against the configured reset_roles.
+    roles: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,3 +99,15 @@ class StoredMessage:
     tag: str | None = None
     usage: Usage | None = None
     flagged: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class UsageTotal:
+    """Tokens of the stored answers of one model, summed (memory's `usage` aggregate)."""
+
+    model: str
+    provider: str
+    answers: int
+    input_tokens: int
+    output_tokens: int
+    total_tokens: int

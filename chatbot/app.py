@@ -10,11 +10,16 @@ from fastapi import FastAPI
 
 from adapters.web_chat import build_web_router
 from adapters.web_hub import Hub
-from bot.personas import default_persona
 from bot.providers.base import Provider
 from bot.service import ChatService
 from chatbot.config import AppSettings
-from chatbot.providers import ProviderSet, check_provider_name
+from chatbot.providers import (
+    ProviderSet,
+    build_moderator,
+    check_provider_name,
+    check_tag_providers,
+)
+from chatbot.tags_config import build_personas, build_rules
 from memory.store import SQLStore
 
 log = logging.getLogger(__name__)
@@ -31,9 +36,16 @@ def create_app(
     """`providers` and `store` replace what settings would build (tests, embedding)."""
     check_provider_name(settings.bot.model.provider)
     store = store or SQLStore.from_url(settings.database_url)
-    persona = default_persona(settings.bot)
+    personas = build_personas(settings.tags, settings.bot)
+    check_tag_providers(settings)
+    rules = build_rules(settings.tags)
     service = ChatService(
-        store, ProviderSet(settings, providers), settings.bot, {persona.name: persona}
+        store,
+        ProviderSet(settings, providers),
+        settings.bot,
+        personas,
+        rules=rules,
+        moderator=build_moderator(settings) if rules.moderation else None,
     )
     hub = Hub()
 

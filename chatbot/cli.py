@@ -26,7 +26,10 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _check(_: argparse.Namespace) -> int:
+    from chatbot.providers import check_tag_providers
+
     settings = AppSettings.from_env()
+    check_tag_providers(settings)
     model = settings.bot.model
     print(
         f"database:  {settings.database_url if '@' not in settings.database_url else '(set, has credentials)'}"
@@ -34,6 +37,10 @@ def _check(_: argparse.Namespace) -> int:
     print(f"provider:  {model.provider}  model: {model.model}")
     if settings.openai_base_url:
         print(f"base url:  {settings.openai_base_url}")
+    tags = settings.tags
+    print(f"config:    {tags.source}")
+    print(f"tags:      {', '.join('@' + t for t in tags.tags)}")
+    print(f"moderation: {'on' if tags.moderation else 'off'}")
     for name in SECRET_NAMES:
         state = "set" if name in settings.secrets else "missing"
         print(f"{name:22} {state}")

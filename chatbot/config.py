@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from bot.settings import DEFAULT_MODEL, DEFAULT_SYSTEM_PROMPT, BotSettings, ModelSettings
+from chatbot.tags_config import ConfigFileError, FileConfig, load_config
 from memory.store import DEFAULT_DATABASE_URL
 
 SECRET_NAMES = (
@@ -46,6 +47,8 @@ class AppSettings:
     gemini_api_key: str | None = None
     gemini_base_url: str | None = None
     secrets: dict[str, str] = field(default_factory=dict, repr=False)
+    # Tags, per-channel settings, commands, moderation: the TOML file in CHATBOT_CONFIG.
+    tags: FileConfig = field(default_factory=lambda: load_config(None))
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> AppSettings:
@@ -79,4 +82,12 @@ class AppSettings:
             gemini_api_key=env.get("GEMINI_API_KEY") or env.get("GOOGLE_API_KEY") or None,
             gemini_base_url=env.get("GOOGLE_GEMINI_BASE_URL") or None,
             secrets={k: env[k] for k in SECRET_NAMES if env.get(k)},
+            tags=_tags_config(env),
         )
+
+
+def _tags_config(env: Mapping[str, str]) -> FileConfig:
+    try:
+        return load_config(env.get("CHATBOT_CONFIG", "").strip() or None)
+    except ConfigFileError as exc:
+        raise ConfigError(str(exc)) from exc

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from bot.moderation import Moderator
 from bot.providers.base import Provider
 from bot.providers.openai_chat import OpenAIChatProvider, build_openai_client
+from bot.providers.openai_moderation import OpenAIModerator
 from bot.providers.unconfigured import UnconfiguredProvider
 from chatbot.config import AppSettings, ConfigError
 
@@ -39,3 +41,25 @@ def build_provider(settings: AppSettings, name: str) -> Provider:
         settings.bot.model.timeout,
     )
     return OpenAIChatProvider(client)
+
+
+def build_moderator(settings: AppSettings) -> Moderator:
+    """`moderation = true` in the configuration file: the OpenAI moderation endpoint."""
+    if not (settings.openai_api_key or settings.openai_base_url):
+        raise ConfigError("moderation = true needs OPENAI_API_KEY (or OPENAI_BASE_URL)")
+    client = build_openai_client(
+        settings.openai_api_key or "not-needed",
+        settings.openai_base_url,
+        settings.bot.model.timeout,
+    )
+    return OpenAIModerator(client)
+
+
+def check_tag_providers(settings: AppSettings) -> None:
+    """A tag's own `provider = "..."` must be one we can build."""
+    for tag in settings.tags.tags.values():
+        if tag.provider is not None and tag.provider not in PROVIDERS:
+            raise ConfigError(
+                f"{settings.tags.source}: tags.{tag.name}.provider: {tag.provider!r} is not a "
+                f"provider (choose one of {', '.join(PROVIDERS)})"
+            )

@@ -8,13 +8,13 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TypeVar
 
-from sqlalchemy import event, insert, select, update
+from sqlalchemy import delete, event, func, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlmodel import SQLModel
 
 from bot.memory import MemoryUnavailable
-from bot.types import ChannelKey, ChannelState, NewMessage, StoredMessage, Usage
+from bot.types import ChannelKey, ChannelState, NewMessage, StoredMessage, Usage, UsageTotal
 from memory.models import ChannelRow, MessageRow
 
 log = logging.getLogger(__name__)
@@ -205,3 +205,42 @@ class SQLStore:
             channel,
             {"reset_after_id": up_to_id, "response_id": None, "response_message_id": None},
         )
+
+    async def forget(self, channel: ChannelKey, up_to_id: int) -> int:
+        query = delete(_table).where(_c.channel == channel, _c.id <= up_to_id)
+
+        async def op() -> int:
+            async with self.engine.begin() as conn:
+                return (await conn.execute(query)).rowcount or 0
+
+        return await self._retrying(op)
+
+    async def usage(self, channel: ChannelKey, since: datetime | None = None) -> list[UsageTotal]:
+        query = select(
+            _c.model,
+            _c.provider,
+            func.count(),
+            func.coalesce(func.sum(_c.input_tokens), 0),
+            func.coalesce(func.sum(_c.output_tokens), 0),
+            func.coalesce(func.sum(_c.total_tokens), 0),
+        ).where(_c.channel == channel, _c.model.is_not(None))
+        if since is not None:
+            query = query.where(_c.created_at >= since.astimezone(UTC))
+        query = query.group_by(_c.model, _c.provider).order_by(_c.model, _c.provider)
+
+        async def op() -> list[UsageTotal]:
+            async with self.engine.connect() as conn:
+                rows = (await conn.execute(query)).all()
+            return [
+                UsageTotal(
+                    model=r[0] or "",
+                    provider=r[1] or "",
+                    answers=int(r[2]),
+                    input_tokens=int(r[3]),
+                    output_tokens=int(r[4]),
+                    total_tokens=int(r[5]),
+                )
+                for r in rows
+            ]
+
+        return await self._retrying(op)

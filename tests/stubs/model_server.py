@@ -69,6 +69,8 @@ class ModelServer:
         self.url = ""
         self._runner: web.AppRunner | None = None
         self.arrived = asyncio.Event()
+        # /v1/moderations: which inputs are flagged (tests set it).
+        self.flag: Callable[[str], bool] = lambda text: False
 
     # -- scripting ---------------------------------------------------------------------------
 
@@ -78,6 +80,9 @@ class ModelServer:
 
     def chat_requests(self) -> list[dict[str, Any]]:
         return [r.body for r in self.requests if r.path.endswith("/chat/completions")]
+
+    def moderation_requests(self) -> list[dict[str, Any]]:
+        return [r.body for r in self.requests if r.path.endswith("/moderations")]
 
     async def wait_for_requests(self, n: int, timeout: float = 5.0) -> None:
         deadline = time.monotonic() + timeout
@@ -91,6 +96,7 @@ class ModelServer:
     async def start(self) -> ModelServer:
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._chat)
+        app.router.add_post("/v1/moderations", self._moderations)
         self._runner = web.AppRunner(app, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -180,6 +186,24 @@ class ModelServer:
         await resp.write(b"data: [DONE]\n\n")
         await resp.write_eof()
         return resp
+
+    async def _moderations(self, request: web.Request) -> web.StreamResponse:
+        body = await self._record(request)
+        inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        results = []
+        for text in inputs:
+            flagged = self.flag(str(text))
+            results.append(
+                {
+                    "flagged": flagged,
+                    "categories": {"harassment": flagged},
+                    "category_scores": {"harassment": 0.99 if flagged else 0.01},
+                    "category_applied_input_types": {"harassment": ["text"]},
+                }
+            )
+        return web.json_response(
+            {"id": "modr-stub", "model": body.get("model", "stub"), "results": results}
+        )
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

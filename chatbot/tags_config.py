@@ -1,0 +1,337 @@
+"""The TOML configuration file: tags (personas), per-channel settings, commands, moderation.
+
+The built-in file `chatbot/default_config.toml` is always loaded; the file named by
+CHATBOT_CONFIG is merged over it (per tag, per key). Errors name the file, the line and the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+import tomllib
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from bot.channel_rules import ChannelOverride, ChatRules, CommandPolicy
+from bot.personas import Persona
+from bot.settings import BotSettings, ModelSettings
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CONFIG_NAME = "default_config.toml"
+BEHAVIOURS = ("chat", "summary", "translate")
+_TAG_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+
+
+class ConfigFileError(ValueError):
+    """A configuration file that cannot be used. The message names the file and the line."""
+
+
+# -- the typed shapes ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TagSpec:
+    """One `[tags.<name>]` table. None: take the default (environment / BotSettings)."""
+
+    name: str
+    system_prompt: str | None = None
+    description: str = ""
+    behaviour: str = "chat"
+    needs_text: bool = True
+    usage_hint: str = ""
+    history_turns: int | None = None
+    history_tokens: int | None = None
+    enabled: bool = True
+    provider: str | None = None
+    model: str | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    frequency_penalty: float | None = None
+    presence_penalty: float | None = None
+    max_output_tokens: int | None = None
+    timeout: float | None = None
+    system_role: str | None = None
+    thinking_budget: int | None = None
+    context_window: int | None = None
+
+
+_MODEL_KEYS = tuple(f.name for f in dataclasses.fields(ModelSettings))
+
+
+@dataclass(frozen=True, slots=True)
+class FileConfig:
+    tags: dict[str, TagSpec]
+    channels: dict[str, ChannelOverride] = field(default_factory=dict)
+    commands: CommandPolicy = field(default_factory=CommandPolicy)
+    moderation: bool = False
+    source: str = "(built-in defaults)"
+
+
+# Each key's expected type: (python types accepted, a word for the error message).
+_NUM = ((int, float), "a number")
+_INT = ((int,), "an integer")
+_STR = ((str,), "a string")
+_BOOL = ((bool,), "true or false")
+_STRS = ((list,), "a list of strings")
+_TAG_KEYS: dict[str, tuple[tuple[type, ...], str]] = {
+    "system_prompt": _STR,
+    "description": _STR,
+    "behaviour": _STR,
+    "needs_text": _BOOL,
+    "usage_hint": _STR,
+    "history_turns": _INT,
+    "history_tokens": _INT,
+    "enabled": _BOOL,
+    "provider": _STR,
+    "model": _STR,
+    "temperature": _NUM,
+    "top_p": _NUM,
+    "frequency_penalty": _NUM,
+    "presence_penalty": _NUM,
+    "max_output_tokens": _INT,
+    "timeout": _NUM,
+    "system_role": _STR,
+    "thinking_budget": _INT,
+    "context_window": _INT,
+}
+_COMMAND_KEYS = {
+    "reset_deletes": _BOOL,
+    "reset_roles": _STRS,
+    "reset_users": _STRS,
+    "reset_on_web": _BOOL,
+}
+_CHANNEL_KEYS = {"persona": _STR, "system_prompt": _STR}
+_TOP_KEYS = ("moderation", "commands", "channels", "tags")
+
+
+# -- reading ------------------------------------------------------------------------------------
+
+
+class _Source:
+    """A file's text, to point errors at the line of a key (tomllib does not keep positions)."""
+
+    def __init__(self, name: str, text: str):
+        self.name = name
+        self.lines = text.splitlines()
+
+    def line_of(self, table: tuple[str, ...], key: str | None = None) -> int | None:
+        start = 0
+        if table:
+            start = -1
+            for i, line in enumerate(self.lines):
+                header = line.strip()
+                if header.startswith("[") and _header_path(header) == table:
+                    start = i
+                    break
+            if start < 0:
+                return None
+            if key is None:
+                return start + 1
+            start += 1
+        if key is None:
+            return None
+        pattern = re.compile(rf'^\s*(?:{re.escape(key)}|"{re.escape(key)}")\s*=')
+        for i in range(start, len(self.lines)):
+            if table and self.lines[i].strip().startswith("["):
+                break
+            if pattern.match(self.lines[i]):
+                return i + 1
+        return None
+
+    def error(self, where: tuple[str, ...], key: str | None, problem: str) -> ConfigFileError:
+        line = self.line_of(where, key)
+        at = f"{self.name}, line {line}" if line else self.name
+        dotted = ".".join(_quote(p) for p in (*where, *([key] if key else [])))
+        return ConfigFileError(f"{at}: {dotted}: {problem}")
+
+
+def _quote(part: str) -> str:
+    return part if re.fullmatch(r"[A-Za-z0-9_-]+", part) else f'"{part}"'
+
+
+def _header_path(header: str) -> tuple[str, ...]:
+    inner = header.strip("[] \t").split("#")[0].strip().rstrip("]").strip()
+    parts = re.findall(r'"([^"]*)"|([^.\s]+)', inner)
+    return tuple(a or b for a, b in parts)
+
+
+def _parse(name: str, text: str) -> tuple[_Source, dict[str, Any]]:
+    source = _Source(name, text)
+    try:
+        return source, tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        # tomllib's message ends in "(at line N, column M)": lead with the place instead.
+        found = re.search(r"^(.*) \(at line (\d+), column (\d+)\)$", str(exc))
+        if found is None:
+            raise ConfigFileError(f"{name}: invalid TOML: {exc}") from exc
+        what, line, col = found.groups()
+        raise ConfigFileError(f"{name}, line {line}, column {col}: invalid TOML: {what}") from exc
+
+
+def _check(
+    source: _Source,
+    where: tuple[str, ...],
+    table: object,
+    keys: dict[str, tuple[tuple[type, ...], str]],
+) -> dict[str, Any]:
+    if not isinstance(table, dict):
+        raise source.error(where[:-1], where[-1], "expected a table")
+    for key, value in table.items():
+        if key not in keys:
+            known = ", ".join(sorted(keys))
+            raise source.error(where, key, f"unknown key (known keys: {known})")
+        types, word = keys[key]
+        # bool is an int in Python; a number key must not accept `true`.
+        if isinstance(value, bool) and bool not in types or not isinstance(value, types):
+            raise source.error(where, key, f"expected {word}, got {value!r}")
+        if types == (list,) and not all(isinstance(v, str) for v in value):
+            raise source.error(where, key, f"expected {word}, got {value!r}")
+    return table
+
+
+def _read(source: _Source, data: dict[str, Any]) -> dict[str, Any]:
+    """Checks one file's shape; returns it still as plain TOML values (merged before typing)."""
+    for key in data:
+        if key not in _TOP_KEYS:
+            raise source.error((), key, f"unknown key (known keys: {', '.join(_TOP_KEYS)})")
+    if "moderation" in data and not isinstance(data["moderation"], bool):
+        raise source.error((), "moderation", f"expected true or false, got {data['moderation']!r}")
+    _check(source, ("commands",), data.get("commands", {}), _COMMAND_KEYS)
+    channels = data.get("channels", {})
+    if not isinstance(channels, dict):
+        raise source.error((), "channels", "expected a table of channels")
+    for key, table in channels.items():
+        _check(source, ("channels", key), table, _CHANNEL_KEYS)
+    tags = data.get("tags", {})
+    if not isinstance(tags, dict):
+        raise source.error((), "tags", "expected a table of tags")
+    for name, table in tags.items():
+        if not _TAG_NAME.match(name):
+            raise source.error(
+                ("tags", name), None, "a tag name is lower case letters, digits, - and _"
+            )
+        _check(source, ("tags", name), table, _TAG_KEYS)
+        behaviour = table.get("behaviour", "chat")
+        if behaviour not in BEHAVIOURS:
+            raise source.error(
+                ("tags", name), "behaviour", f"must be one of {', '.join(BEHAVIOURS)}"
+            )
+        role = table.get("system_role")
+        if role is not None and role not in ("system", "developer"):
+            raise source.error(("tags", name), "system_role", "must be 'system' or 'developer'")
+        for key in ("history_turns", "history_tokens", "max_output_tokens"):
+            if key in table and table[key] < 1:
+                raise source.error(("tags", name), key, "must be at least 1")
+    return data
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _typed(data: dict[str, Any], source_name: str, user: _Source | None, name: str) -> FileConfig:
+    tags: dict[str, TagSpec] = {}
+    for tag, table in data.get("tags", {}).items():
+        spec = TagSpec(name=tag, **table)
+        if not spec.enabled:
+            if tag == name:
+                raise _error_in(user, ("tags", tag), "enabled", f"@{name} cannot be disabled")
+            continue
+        if spec.system_prompt is None and tag != name:
+            raise _error_in(user, ("tags", tag), None, "a new tag needs a system_prompt")
+        tags[tag] = spec
+    if name not in tags:
+        tags[name] = TagSpec(name=name, description="the general assistant")
+    channels = {
+        key: ChannelOverride(persona=t.get("persona"), system_prompt=t.get("system_prompt"))
+        for key, t in data.get("channels", {}).items()
+    }
+    for key, override in channels.items():
+        if override.persona is not None and override.persona.lower() not in tags:
+            raise _error_in(
+                user, ("channels", key), "persona", f"no tag named {override.persona!r}"
+            )
+    c = data.get("commands", {})
+    commands = CommandPolicy(
+        reset_deletes=c.get("reset_deletes", False),
+        reset_roles=tuple(c.get("reset_roles", ())),
+        reset_users=tuple(c.get("reset_users", ())),
+        reset_on_web=c.get("reset_on_web", True),
+    )
+    return FileConfig(
+        tags=tags,
+        channels={
+            k: dataclasses.replace(v, persona=v.persona.lower() if v.persona else None)
+            for k, v in channels.items()
+        },
+        commands=commands,
+        moderation=bool(data.get("moderation", False)),
+        source=source_name,
+    )
+
+
+def _error_in(
+    source: _Source | None, where: tuple[str, ...], key: str | None, problem: str
+) -> ConfigFileError:
+    return (source or _Source("(built-in defaults)", "")).error(where, key, problem)
+
+
+def load_config(path: str | None, *, name: str = "chatbot") -> FileConfig:
+    """The built-in defaults, with the file at `path` (if any) merged over them.
+
+    A missing file falls back to the defaults with a warning; an invalid one raises
+    ConfigFileError naming the file, the line and the problem.
+    """
+    default_text = resources.files("chatbot").joinpath(DEFAULT_CONFIG_NAME).read_text("utf-8")
+    default_source, defaults = _parse(f"chatbot/{DEFAULT_CONFIG_NAME}", default_text)
+    data = _read(default_source, defaults)
+    if not path:
+        return _typed(data, "(built-in defaults)", None, name)
+    file = Path(path)
+    if not file.is_file():
+        log.warning("configuration file %s not found: using the built-in defaults", path)
+        return _typed(data, "(built-in defaults)", None, name)
+    try:
+        text = file.read_text("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigFileError(f"{path}: cannot read: {exc}") from exc
+    source, user = _parse(str(path), text)
+    return _typed(_merge(data, _read(source, user)), str(path), source, name)
+
+
+# -- into the core's shapes ---------------------------------------------------------------------
+
+
+def build_personas(config: FileConfig, bot: BotSettings) -> dict[str, Persona]:
+    """Each tag's settings over the environment's defaults (BotSettings)."""
+    personas: dict[str, Persona] = {}
+    for tag, spec in config.tags.items():
+        changes = {k: getattr(spec, k) for k in _MODEL_KEYS if getattr(spec, k) is not None}
+        personas[tag] = Persona(
+            name=tag,
+            system_prompt=(spec.system_prompt or bot.system_prompt).strip(),
+            model=dataclasses.replace(bot.model, **changes),
+            max_history_turns=spec.history_turns or bot.max_history_turns,
+            max_history_tokens=spec.history_tokens or bot.max_history_tokens,
+            description=spec.description,
+            needs_text=spec.needs_text,
+            usage_hint=spec.usage_hint,
+            behaviour=spec.behaviour,
+        )
+    return personas
+
+
+def build_rules(config: FileConfig) -> ChatRules:
+    return ChatRules(
+        channels=dict(config.channels), commands=config.commands, moderation=config.moderation
+    )
