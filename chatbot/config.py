@@ -10,6 +10,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from adapters.slack_settings import SlackSettings
 from bot.settings import DEFAULT_MODEL, DEFAULT_SYSTEM_PROMPT, BotSettings, ModelSettings
 from memory.store import DEFAULT_DATABASE_URL
 
@@ -46,6 +47,7 @@ class AppSettings:
     gemini_api_key: str | None = None
     gemini_base_url: str | None = None
     secrets: dict[str, str] = field(default_factory=dict, repr=False)
+    slack: SlackSettings | None = None  # set when SLACK_BOT_TOKEN and a transport are
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> AppSettings:
@@ -79,4 +81,5 @@ class AppSettings:
             gemini_api_key=env.get("GEMINI_API_KEY") or env.get("GOOGLE_API_KEY") or None,
             gemini_base_url=env.get("GOOGLE_GEMINI_BASE_URL") or None,
             secrets={k: env[k] for k in SECRET_NAMES if env.get(k)},
+            slack=SlackSettings.from_env(env),
         )
