@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from adapters.slack_events import BotIdentity, normalise
 from adapters.slack_mrkdwn import defuse_markdown, to_mrkdwn
 from adapters.slack_settings import SlackSettings
@@ -54,3 +56,27 @@ def test_slack_settings_need_a_token_and_a_transport() -> None:
     )
     assert sock is not None and sock.base_url == "http://h/api/"
     assert "xoxb-1" not in repr(sock) and "xapp-1" not in repr(sock)
+
+
+def test_manifest_asks_for_exactly_what_the_adapter_uses() -> None:
+    import yaml
+
+    manifest = yaml.safe_load((Path(__file__).parents[1] / "slack" / "manifest.yaml").read_text())
+    assert set(manifest["oauth_config"]["scopes"]["bot"]) == {
+        "app_mentions:read",
+        "channels:history",
+        "groups:history",
+        "im:history",
+        "mpim:history",
+        "chat:write",
+        "users:read",
+    }
+    events = manifest["settings"]["event_subscriptions"]
+    assert events["request_url"].endswith("/slack/events")
+    assert set(events["bot_events"]) == {
+        "app_mention",
+        "message.channels",
+        "message.groups",
+        "message.im",
+        "message.mpim",
+    }
