@@ -124,6 +124,7 @@ class SlackStream:
         self._last_flush = float("-inf")
         self._last_edit = float("-inf")
         self._shown = ""
+        self._full = False  # the stream holds all one message can
 
     @property
     def _place(self) -> ThreadPlace:
@@ -170,10 +171,13 @@ class SlackStream:
 
     async def _flush(self, *, final: bool) -> None:
         pending = self.text[len(self.streamed) :]
-        if not pending or not self._room_for(self.text):
+        if self._full or not pending:
             return
         now = self.target.clock()
         if not final and now - self._last_flush < self.target.flush_interval:
+            return
+        if not self._room_for(self.text):
+            self._full = True  # the rest goes out as further messages when the answer ends
             return
         assert self.ts is not None
         try:
@@ -231,7 +235,8 @@ class SlackStream:
         if meta.error is not None:
             # The partial answer stays; the error line ends the same message.
             note = f"\n\n⚠️ _{text}_" if "`" not in text else f"\n\n⚠️ {text}"
-            await self._stop(self.text[len(self.streamed) :], note)
+            tail = "" if self._full else self.text[len(self.streamed) :]
+            await self._stop(tail, note)
             return
         parts = self._parts(text)
         first = parts[0]

@@ -187,3 +187,14 @@ async def test_malformed_body_gets_400_and_unknown_events_are_acked(
     # The service is still up and answering.
     await events.send(message(f"<@{BOT_USER}> still there?"))
     await slack.wait_for(lambda: slack.of("chat.stopStream"))
+
+
+async def test_event_is_acknowledged_before_the_answer_is_written(
+    events: Events, slack: SlackAPI, model: ModelServer, slack_app: RunningApp
+) -> None:
+    model.then(Reply("slow answer", delay=2.0))
+    response = await events.send(message(f"<@{BOT_USER}> take your time"))
+    assert response.status_code == 200
+    assert slack.of("chat.startStream") == [] and slack.of("chat.postMessage") == []
+    await slack.wait_for(lambda: slack.of("chat.stopStream"))
+    assert [m.text for m in slack.visible()] == ["slow answer"]

@@ -80,3 +80,20 @@ def test_manifest_asks_for_exactly_what_the_adapter_uses() -> None:
         "message.im",
         "message.mpim",
     }
+
+
+def test_thread_target_labels_personas_and_styles_error_lines() -> None:
+    from slack_sdk.web.async_client import AsyncWebClient
+
+    from adapters.slack_target import SlackThreadTarget, ThreadPlace
+    from adapters.slack_web import SlackWeb
+    from bot.delivery import ReplyMeta
+    from bot.errors import ErrorKind
+
+    web = SlackWeb(AsyncWebClient(token="xoxb-unused", base_url="http://127.0.0.1:9/api/"))
+    target = SlackThreadTarget(web, ThreadPlace("C1", "1.2"), default_persona="chatbot")
+    assert target.render("**hi**", ReplyMeta(persona="chatbot")) == "*hi*"
+    assert target.render("**hi**", ReplyMeta(persona="summary")) == "*summary:* *hi*"
+    error = target.render("The model timed out.", ReplyMeta("chatbot", error=ErrorKind.TIMEOUT))
+    assert error == "⚠️ _The model timed out._"
+    assert target.measure("<!here>") == len("&lt;!here&gt;")
