@@ -172,3 +172,27 @@ async def test_not_in_channel_is_logged_clearly_and_conversation_kept(
     # The next message still works.
     await events.send(ask("now?"))
     await slack.wait_for(lambda: slack.visible())
+
+
+async def test_error_after_a_partial_stream_ends_the_same_message(slack: SlackAPI) -> None:
+    from slack_sdk.web.async_client import AsyncWebClient
+
+    from adapters.slack_target import SlackThreadTarget, ThreadPlace
+    from adapters.slack_web import SlackWeb
+    from bot.delivery import Delivery
+    from bot.errors import ErrorKind
+
+    web = SlackWeb(AsyncWebClient(token="xoxb-test", base_url=slack.url))
+    target = SlackThreadTarget(
+        web, ThreadPlace("C0CHAN", "1.1", TEAM, "U0ALICE"), default_persona="chatbot"
+    )
+    delivery = Delivery(target, "chatbot")
+    await delivery.on_delta("The answer starts <!here> ")
+    await delivery.on_delta("and then")
+    await delivery.fail("The model timed out without answering.", ErrorKind.TIMEOUT)
+    [shown] = slack.visible()
+    assert not shown.streaming and shown.thread_ts == "1.1"
+    assert shown.text.replace("\u2060", "") == (
+        "The answer starts <!here> and then\n\n⚠️ _The model timed out without answering._"
+    )
+    assert "<!here>" not in shown.text
