@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 
@@ -22,9 +23,21 @@ from chatbot.providers import (
 from chatbot.tags_config import build_personas, build_rules
 from memory.store import SQLStore
 
+if TYPE_CHECKING:
+    from adapters.slack_app import SlackAdapter
+
 log = logging.getLogger(__name__)
 
 DRAIN_SECONDS = 10.0
+
+
+def build_slack(service: ChatService, settings: AppSettings) -> SlackAdapter | None:
+    """The Slack app, when SLACK_BOT_TOKEN and a signing secret or app token are set."""
+    if settings.slack is None:
+        return None
+    from adapters.slack_app import SlackAdapter  # bolt is only imported when Slack is on
+
+    return SlackAdapter(service, settings.slack)
 
 
 def create_app(
@@ -48,12 +61,17 @@ def create_app(
         moderator=build_moderator(settings) if rules.moderation else None,
     )
     hub = Hub()
+    slack = build_slack(service, settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await store.create_schema()
         log.info("memory ready at %s", store.engine.url.render_as_string(hide_password=True))
+        if slack is not None:
+            await slack.start()
         yield
+        if slack is not None:
+            await slack.stop()
         await service.drain(DRAIN_SECONDS)
         hub.close_all()
         await store.close()
@@ -63,4 +81,7 @@ def create_app(
     app.state.hub = hub
     app.state.store = store
     app.include_router(build_web_router(service, hub))
+    if slack is not None:
+        app.state.slack = slack
+        app.include_router(slack.router())
     return app

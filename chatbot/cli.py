@@ -25,6 +25,24 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_slack(settings: AppSettings) -> None:
+    if settings.slack is not None:
+        ways = [
+            name
+            for name, on in (
+                ("HTTP /slack/events", settings.slack.signing_secret),
+                ("Socket Mode", settings.slack.app_token),
+            )
+            if on
+        ]
+        print(f"slack:     on ({', '.join(ways)}), API {settings.slack.base_url}")
+    elif "SLACK_BOT_TOKEN" in settings.secrets:
+        print(
+            "slack:     off: SLACK_BOT_TOKEN is set, but neither SLACK_SIGNING_SECRET (HTTP) "
+            "nor SLACK_APP_TOKEN (Socket Mode)"
+        )
+
+
 def _check(_: argparse.Namespace) -> int:
     from chatbot.providers import check_tag_providers
 
@@ -44,6 +62,7 @@ def _check(_: argparse.Namespace) -> int:
     for name in SECRET_NAMES:
         state = "set" if name in settings.secrets else "missing"
         print(f"{name:22} {state}")
+    _check_slack(settings)
     ready = bool(settings.openai_api_key or settings.openai_base_url)
     if model.provider == "openai" and not ready:
         print(

@@ -10,6 +10,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from adapters.slack_settings import SlackSettings
 from bot.settings import DEFAULT_MODEL, DEFAULT_SYSTEM_PROMPT, BotSettings, ModelSettings
 from chatbot.tags_config import ConfigFileError, FileConfig, load_config
 from memory.store import DEFAULT_DATABASE_URL
@@ -49,6 +50,7 @@ class AppSettings:
     secrets: dict[str, str] = field(default_factory=dict, repr=False)
     # Tags, per-channel settings, commands, moderation: the TOML file in CHATBOT_CONFIG.
     tags: FileConfig = field(default_factory=lambda: load_config(None))
+    slack: SlackSettings | None = None  # set when SLACK_BOT_TOKEN and a transport are
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> AppSettings:
@@ -83,6 +85,7 @@ class AppSettings:
             gemini_base_url=env.get("GOOGLE_GEMINI_BASE_URL") or None,
             secrets={k: env[k] for k in SECRET_NAMES if env.get(k)},
             tags=_tags_config(env),
+            slack=SlackSettings.from_env(env),
         )
 
 

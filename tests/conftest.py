@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import RunningApp, settings_for, start_app
+from tests.slack_support import events, slack, slack_app  # noqa: F401  (Slack fixtures)
 from tests.stubs.model_server import ModelServer
 
 # Tests never use a developer's real credentials or tiktoken downloads.

@@ -1,0 +1,207 @@
+"""Slack events in, IncomingMessage out: channel keys, mention normalisation, thread context.
+
+- Keys: `slack:<team>:<channel>`, and a thread is its own conversation
+  `slack:<team>:<channel>:<thread_ts>`.
+- Message ids: `<channel>:<ts>`, the same for the `app_mention` and the `message` event of one
+  post, so the database's unique (platform, message id) answers each post once.
+- A thread new to memory is seeded first with what Slack already holds of it
+  (`conversations.replies`: the parent and earlier replies, the bot's own answers as assistant
+  turns), so its context starts with its parent even when the parent was said before the bot
+  joined or in the channel's memory rather than the thread's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import weakref
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from slack_sdk.errors import SlackApiError
+
+from adapters.slack_web import SlackWeb, error_code
+from bot.memory import Memory
+from bot.types import Author, IncomingMessage, NewMessage
+
+log = logging.getLogger(__name__)
+
+PLATFORM = "slack"
+SEED_LIMIT = 50  # earlier thread messages copied into a thread new to memory
+# Message subtypes that carry something someone said; edits, joins, deletions etc. do not.
+SAID_SUBTYPES = frozenset({None, "bot_message", "thread_broadcast", "file_share", "me_message"})
+_USER_MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
+
+
+@dataclass(frozen=True, slots=True)
+class BotIdentity:
+    user_id: str | None  # the bot user (U…), what `<@…>` mentions
+    bot_id: str | None  # the bot (B…), what its own messages carry
+
+
+def channel_key(team: str, channel: str, thread_ts: str | None = None) -> str:
+    base = f"{PLATFORM}:{team}:{channel}"
+    return f"{base}:{thread_ts}" if thread_ts else base
+
+
+def message_id(channel: str, ts: str) -> str:
+    return f"{channel}:{ts}"
+
+
+def is_self(event: dict[str, Any], me: BotIdentity) -> bool:
+    return bool(
+        (me.user_id and event.get("user") == me.user_id)
+        or (me.bot_id and event.get("bot_id") == me.bot_id)
+    )
+
+
+def normalise(text: str, me: BotIdentity, tag: str) -> str:
+    """`<@BOT>` becomes `@<tag>` wherever it is; other mentions stay Slack's (they are text)."""
+    if not me.user_id:
+        return text.strip()
+
+    def swap(m: re.Match[str]) -> str:
+        return f"@{tag}" if m.group(1) == me.user_id else m.group(0)
+
+    return _USER_MENTION.sub(swap, text).strip()
+
+
+def ts_time(ts: str | None) -> datetime:
+    try:
+        return datetime.fromtimestamp(float(ts or ""), UTC)
+    except ValueError:
+        return datetime.now(UTC)
+
+
+class UserNames:
+    """Display names by user id, asked of `users.info` once each; the id when that fails."""
+
+    def __init__(self, web: SlackWeb, max_size: int = 5_000):
+        self.web = web
+        self.max_size = max_size
+        self._names: dict[str, str] = {}
+
+    async def name(self, event: dict[str, Any]) -> str:
+        if event.get("bot_id") and not event.get("user"):
+            profile = event.get("bot_profile") or {}
+            return str(event.get("username") or profile.get("name") or event["bot_id"])
+        user = str(event.get("user") or "unknown")
+        if user in self._names:
+            return self._names[user]
+        name = user
+        try:
+            data = await self.web.call("users.info", read=True, user=user)
+            info = data.get("user") or {}
+            profile = info.get("profile") or {}
+            name = (
+                profile.get("display_name")
+                or profile.get("real_name")
+                or info.get("real_name")
+                or info.get("name")
+                or user
+            )
+        except SlackApiError as exc:
+            log.info("users.info failed for %s (%s); using the id", user, error_code(exc))
+        if len(self._names) >= self.max_size:
+            self._names.clear()
+        self._names[user] = str(name)
+        return str(name)
+
+
+class SlackInbound:
+    """Turns one message-like event into an IncomingMessage, seeding a new thread first."""
+
+    def __init__(self, web: SlackWeb, memory: Memory, tag: str):
+        self.web = web
+        self.memory = memory
+        self.tag = tag
+        self.names = UserNames(web)
+        self._seed_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
+
+    async def incoming(self, event: dict[str, Any], team: str, me: BotIdentity) -> IncomingMessage:
+        channel = str(event["channel"])
+        ts = str(event["ts"])
+        thread_ts = event.get("thread_ts")
+        in_thread = bool(thread_ts) and thread_ts != ts
+        key = channel_key(team, channel, thread_ts if in_thread else None)
+        reply_to_bot = False
+        if in_thread:
+            reply_to_bot = await self._thread_has_bot(key, channel, str(thread_ts), ts, event, me)
+        mine = is_self(event, me)
+        return IncomingMessage(
+            platform=PLATFORM,
+            channel=key,
+            message_id=message_id(channel, ts),
+            author=Author(
+                id=str(event.get("user") or event.get("bot_id") or "unknown"),
+                name=await self.names.name(event),
+                is_bot=bool(event.get("bot_id")) or event.get("subtype") == "bot_message",
+                is_self=mine,
+            ),
+            text=normalise(str(event.get("text") or ""), me, self.tag),
+            is_direct=event.get("channel_type") == "im",
+            is_reply_to_bot=reply_to_bot,
+            time=ts_time(ts),
+        )
+
+    async def _thread_has_bot(
+        self,
+        key: str,
+        channel: str,
+        thread_ts: str,
+        ts: str,
+        event: dict[str, Any],
+        me: BotIdentity,
+    ) -> bool:
+        """Seed the thread if memory has none of it; is the bot part of it?"""
+        if me.user_id and event.get("parent_user_id") == me.user_id:
+            await self._seed(key, channel, thread_ts, ts, me)
+            return True
+        lock = self._seed_locks.get(key)
+        if lock is None:
+            lock = asyncio.Lock()
+            self._seed_locks[key] = lock
+        async with lock:
+            history = await self.memory.recent(key, SEED_LIMIT)
+            if not history:
+                await self._seed(key, channel, thread_ts, ts, me)
+                history = await self.memory.recent(key, SEED_LIMIT)
+        return any(m.role == "assistant" for m in history)
+
+    async def _seed(self, key: str, channel: str, thread_ts: str, ts: str, me: BotIdentity) -> None:
+        if await self.memory.recent(key, 1):
+            return
+        try:
+            data = await self.web.call(
+                "conversations.replies", read=True, channel=channel, ts=thread_ts, limit=SEED_LIMIT
+            )
+        except SlackApiError as exc:
+            log.warning(
+                "could not read thread %s (%s): it starts without its parent", key, error_code(exc)
+            )
+            return
+        for earlier in data.get("messages") or []:
+            if not isinstance(earlier, dict) or earlier.get("ts") in (None, ts):
+                continue
+            if earlier.get("subtype") not in SAID_SUBTYPES:
+                continue
+            mine = is_self(earlier, me)
+            name = self.tag if mine else await self.names.name(earlier)
+            await self.memory.add(
+                NewMessage(
+                    channel=key,
+                    platform=PLATFORM,
+                    role="assistant" if mine else "user",
+                    author_id=f"bot:{self.tag}" if mine else str(earlier.get("user") or "unknown"),
+                    author_name=name,
+                    text=normalise(str(earlier.get("text") or ""), me, self.tag),
+                    created_at=ts_time(str(earlier["ts"])),
+                    # Its own id in the thread's copy: the original keeps `<channel>:<ts>`.
+                    platform_message_id=f"{message_id(channel, str(earlier['ts']))}@{thread_ts}",
+                    tag=self.tag if mine else None,
+                )
+            )
