@@ -95,6 +95,7 @@ async def ask(app: Any, text: str) -> dict[str, Any]:
 
 
 FAILS = {
+    "rate-limited-persists": (rate_limited, ErrorKind.RATE_LIMITED, 3),
     "quota": (quota, ErrorKind.QUOTA, 1),
     "auth": (auth, ErrorKind.AUTH, 1),
     "server-persists": (server_error, ErrorKind.SERVER, 3),

@@ -36,8 +36,12 @@ async def test_course_transcript_hears_plain_chat(db_url: str, pserver: Provider
         await c.say("@chatbot 내이름이 머라고!!!!")
         assert (await c.answer())["message"] == "answer 2"
         await c.close()
+        rows = await app.app.state.store.recent("web:lobby", 10)
     finally:
         await app.stop()
+    usage = rows[-1].usage
+    assert usage is not None and usage.provider == "openai-responses"
+    assert (usage.input_tokens, usage.output_tokens, usage.total_tokens) == (11, 7, 18)
     first, third = pserver.responses_requests()
     assert first.get("previous_response_id") is None
     assert first["stream"] is True and first["store"] is True

@@ -31,7 +31,9 @@ BLOCKING_FINISH = {
 
 
 def build_gemini_client(api_key: str, base_url: str | None, timeout: float) -> genai.Client:
-    options = types.HttpOptions(base_url=base_url, timeout=int(timeout * 1000))
+    # The SDK's timeout bounds the whole streamed request, not the wait for a byte, so it gets
+    # the service's overall bound (3x); a silent server is still cut off by that bound.
+    options = types.HttpOptions(base_url=base_url, timeout=int(timeout * 3 * 1000))
     return genai.Client(api_key=api_key, http_options=options)
 
 
