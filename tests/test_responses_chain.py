@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import openai
+
 from tests.helpers import Client, start_app
 from tests.provider_helpers import provider_settings, stored
 from tests.stubs.model_server import Status
@@ -149,3 +151,15 @@ async def test_reset_clears_the_chain_for_the_model(db_url: str, pserver: Provid
     second = pserver.responses_requests()[1]
     assert second.get("previous_response_id") is None
     assert contents(second) == ["soyeon: @chatbot 둘"]
+
+
+async def test_stub_event_sequence_satisfies_the_sdk_stream_helper(
+    pserver: ProviderServer,
+) -> None:
+    # the SDK's accumulating helper rejects a stream missing the events it builds state from
+    client = openai.AsyncOpenAI(api_key="sk-test-not-a-secret", base_url=pserver.url)
+    async with client.responses.stream(model="gpt-4.1", input="hi", instructions="be brief") as s:
+        deltas = [e.delta async for e in s if e.type == "response.output_text.delta"]
+        final = await s.get_final_response()
+    assert "".join(deltas) == final.output_text == "answer 1"
+    assert final.id == "resp_1" and final.usage is not None and final.usage.total_tokens == 18
