@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
 from bot.addressing import Addressed, TagParser
+from bot.chain import chain_eligible, load_chain
 from bot.channel_rules import ChatRules
 from bot.commands import command_of, help_text
 from bot.commands import reset as reset_channel
@@ -167,6 +168,9 @@ class ChatService:
                 await delivery.fail(USER_LINES[ErrorKind.SERVER], ErrorKind.SERVER)
                 return
             stored = await self._store_reply(asked, persona, reply)
+            if reply.response_id and stored is not None and persona.behaviour == "chat":
+                # The chain now holds everything up to the question (see bot/chain.py).
+                await self._save_chain(asked.channel, reply.response_id, asked.id)
         await delivery.finish(
             reply.text,
             stored.id if stored else None,
@@ -227,6 +231,11 @@ class ChatService:
         )
         history = [m for m in history if not m.flagged and not self._is_command(m)]
         provider = self.provider_for(persona.model.provider)
+        chain = (
+            await load_chain(self.memory, state, asked, persona)
+            if chain_eligible(provider, persona)
+            else None
+        )
         count = counter_for(persona.model.model)
         window = context_window(persona.model.model, persona.model.context_window)
         budget = min(
@@ -262,6 +271,12 @@ class ChatService:
                 turns=turns,
                 settings=persona.model,
             )
+            if chain is not None and not shrink:  # a shrunk retry starts a new, smaller chain
+                request = replace(
+                    request,
+                    previous_response_id=chain.previous_response_id,
+                    turns_since_previous=chain.turns_since,
+                )
             # An overall bound, on top of the SDK's own per-read timeout: a server that
             # trickles bytes forever still ends.
             async with asyncio.timeout(persona.model.timeout * 3):
@@ -298,6 +313,12 @@ class ChatService:
             # The answer still reaches the chat; only its copy in memory is missing.
             log.error("could not store the answer in %s", asked.channel)
             return None
+
+    async def _save_chain(self, channel: str, response_id: str, message_id: int) -> None:
+        try:
+            await self.memory.save_chain(channel, response_id, message_id)
+        except MemoryUnavailable:
+            log.error("could not save the response chain in %s", channel)
 
     def _log_provider_error(self, err: ProviderError) -> None:
         if err.kind is ErrorKind.AUTH:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 DEFAULT_MODEL = "gpt-4.1"  # what the course uses
+DEFAULT_GEMINI_MODEL = "gemini-2.5-flash"  # when CHATBOT_PROVIDER=gemini and no CHATBOT_MODEL
 DEFAULT_SYSTEM_PROMPT = (
     "You are chatbot, a helpful assistant taking part in a group chat. "
     "User messages are prefixed with the speaker's name as `name: text`; several people may "

@@ -79,7 +79,7 @@ class ChannelState:
 
     channel: ChannelKey
     response_id: str | None = None  # the Responses API chain's last id
-    response_message_id: int | None = None  # the stored answer that `response_id` produced
+    response_message_id: int | None = None  # the last message that request carried
     reset_after_id: int = 0  # history at or before this id is forgotten by the model
 
 

@@ -10,6 +10,7 @@ import sys
 from dotenv import load_dotenv
 
 from chatbot.config import SECRET_NAMES, AppSettings, ConfigError
+from chatbot.providers import PROVIDERS, check_provider_name, missing_for
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -49,6 +50,7 @@ def _check(_: argparse.Namespace) -> int:
     settings = AppSettings.from_env()
     check_tag_providers(settings)
     model = settings.bot.model
+    check_provider_name(model.provider)
     print(
         f"database:  {settings.database_url if '@' not in settings.database_url else '(set, has credentials)'}"
     )
@@ -63,10 +65,17 @@ def _check(_: argparse.Namespace) -> int:
         state = "set" if name in settings.secrets else "missing"
         print(f"{name:22} {state}")
     _check_slack(settings)
-    ready = bool(settings.openai_api_key or settings.openai_base_url)
-    if model.provider == "openai" and not ready:
+    if settings.gemini_base_url:
+        print(f"gemini url: {settings.gemini_base_url}")
+    print()
+    for name in PROVIDERS:
+        missing = missing_for(settings, name)
+        mark = "*" if name == model.provider else " "
+        print(f"{mark} {name:18} {'ready' if missing is None else 'missing: ' + missing}")
+    chosen = missing_for(settings, model.provider)
+    if chosen:
         print(
-            "\nMissing: OPENAI_API_KEY (or OPENAI_BASE_URL for a local server). "
+            f"\nMissing for {model.provider}: {chosen}. "
             "The web chat runs, but @chatbot will answer with setup instructions."
         )
     return 0

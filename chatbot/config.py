@@ -11,7 +11,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from adapters.slack_settings import SlackSettings
-from bot.settings import DEFAULT_MODEL, DEFAULT_SYSTEM_PROMPT, BotSettings, ModelSettings
+from bot.settings import (
+    DEFAULT_GEMINI_MODEL,
+    DEFAULT_MODEL,
+    DEFAULT_SYSTEM_PROMPT,
+    BotSettings,
+    ModelSettings,
+)
 from chatbot.tags_config import ConfigFileError, FileConfig, load_config
 from memory.store import DEFAULT_DATABASE_URL
 
@@ -55,9 +61,11 @@ class AppSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> AppSettings:
         env = os.environ if env is None else env
+        provider = env.get("CHATBOT_PROVIDER", "openai").strip() or "openai"
+        default_model = DEFAULT_GEMINI_MODEL if provider == "gemini" else DEFAULT_MODEL
         model = ModelSettings(
-            provider=env.get("CHATBOT_PROVIDER", "openai").strip() or "openai",
-            model=env.get("CHATBOT_MODEL", "").strip() or DEFAULT_MODEL,
+            provider=provider,
+            model=env.get("CHATBOT_MODEL", "").strip() or default_model,
             temperature=_num(env, "CHATBOT_TEMPERATURE", float),  # type: ignore[arg-type]
             top_p=_num(env, "CHATBOT_TOP_P", float),  # type: ignore[arg-type]
             frequency_penalty=_num(env, "CHATBOT_FREQUENCY_PENALTY", float),  # type: ignore[arg-type]

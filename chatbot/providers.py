@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from bot.moderation import Moderator
 from bot.providers.base import Provider
+from bot.providers.gemini import GeminiProvider, build_gemini_client
 from bot.providers.openai_chat import OpenAIChatProvider, build_openai_client
 from bot.providers.openai_moderation import OpenAIModerator
+from bot.providers.openai_responses import OpenAIResponsesProvider
 from bot.providers.unconfigured import UnconfiguredProvider
 from chatbot.config import AppSettings, ConfigError
 
-PROVIDERS = ("openai",)
+PROVIDERS = ("openai", "openai-responses", "gemini")
 
 
 class ProviderSet:
@@ -30,16 +32,33 @@ def check_provider_name(name: str) -> None:
         raise ConfigError(f"CHATBOT_PROVIDER={name!r}: choose one of {', '.join(PROVIDERS)}")
 
 
+def missing_for(settings: AppSettings, name: str) -> str | None:
+    """What must be set before provider `name` can answer; None when it is ready."""
+    if name == "gemini":
+        return None if settings.gemini_api_key else "GEMINI_API_KEY is not set"
+    if settings.openai_api_key or settings.openai_base_url:
+        return None
+    return "OPENAI_API_KEY is not set (or OPENAI_BASE_URL for a local server)"
+
+
 def build_provider(settings: AppSettings, name: str) -> Provider:
     check_provider_name(name)
-    if not settings.openai_api_key:
-        if not settings.openai_base_url:
-            return UnconfiguredProvider(name, "OPENAI_API_KEY is not set")
+    missing = missing_for(settings, name)
+    if missing:
+        return UnconfiguredProvider(name, missing)
+    timeout = settings.bot.model.timeout
+    if name == "gemini":
+        assert settings.gemini_api_key is not None
+        return GeminiProvider(
+            build_gemini_client(settings.gemini_api_key, settings.gemini_base_url, timeout)
+        )
     client = build_openai_client(
         settings.openai_api_key or "not-needed",  # local servers (Ollama) ignore the key
         settings.openai_base_url,
-        settings.bot.model.timeout,
+        timeout,
     )
+    if name == "openai-responses":
+        return OpenAIResponsesProvider(client)
     return OpenAIChatProvider(client)
 
 

@@ -9,6 +9,7 @@ import pytest
 from tests.helpers import RunningApp, settings_for, start_app
 from tests.slack_support import events, slack, slack_app  # noqa: F401  (Slack fixtures)
 from tests.stubs.model_server import ModelServer
+from tests.stubs.provider_server import ProviderServer
 
 # Tests never use a developer's real credentials or tiktoken downloads.
 for _name in list(os.environ):
@@ -34,3 +35,11 @@ async def app(db_url: str, model: ModelServer) -> AsyncIterator[RunningApp]:
     running = await start_app(settings_for(db_url, model.url))
     yield running
     await running.stop()
+
+
+@pytest.fixture
+async def pserver() -> AsyncIterator[ProviderServer]:
+    """The model stub that also speaks the Responses API and Gemini (issue 3)."""
+    server = await ProviderServer().start()
+    yield server
+    await server.stop()

@@ -36,7 +36,7 @@ def test_check_reports_missing_and_never_prints_secrets(tmp_path):
     assert "DISCORD_TOKEN" in done.stdout and "missing" in done.stdout
 
     bare = run_check({}, tmp_path)
-    assert "Missing: OPENAI_API_KEY" in bare.stdout
+    assert "Missing for openai: OPENAI_API_KEY" in bare.stdout
 
 
 def test_check_reads_a_dotenv_file_and_rejects_bad_values(tmp_path):

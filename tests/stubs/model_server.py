@@ -97,6 +97,7 @@ class ModelServer:
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_post("/v1/moderations", self._moderations)
+        self.add_routes(app)
         self._runner = web.AppRunner(app, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -104,6 +105,9 @@ class ModelServer:
         port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         self.url = f"http://127.0.0.1:{port}/v1"
         return self
+
+    def add_routes(self, app: web.Application) -> None:
+        """Subclasses speaking other wire protocols add their routes here."""
 
     async def stop(self) -> None:
         if self._runner is not None:
