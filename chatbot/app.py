@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from adapters.discord_bot import DiscordBot
 from adapters.web_chat import build_web_router
 from adapters.web_hub import Hub
 from bot.personas import default_persona
@@ -31,13 +32,19 @@ def create_app(settings: AppSettings, *, providers: dict[str, Provider] | None =
         store, ProviderSet(settings, providers), settings.bot, {persona.name: persona}
     )
     hub = Hub()
+    # Discord: the gateway client runs as a background task of this app when a token is set.
+    discord_bot = DiscordBot(service, settings.discord) if settings.discord.token else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await store.create_schema()
         log.info("memory ready at %s", store.engine.url.render_as_string(hide_password=True))
+        if discord_bot is not None:
+            discord_bot.start()
         yield
-        await service.drain(DRAIN_SECONDS)
+        await service.drain(DRAIN_SECONDS)  # answers in flight still reach Discord
+        if discord_bot is not None:
+            await discord_bot.close()
         hub.close_all()
         await store.close()
 
@@ -45,5 +52,6 @@ def create_app(settings: AppSettings, *, providers: dict[str, Provider] | None =
     app.state.service = service
     app.state.hub = hub
     app.state.store = store
+    app.state.discord = discord_bot
     app.include_router(build_web_router(service, hub))
     return app

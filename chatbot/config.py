@@ -10,6 +10,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from adapters.discord_bot import DiscordSettings
 from bot.settings import DEFAULT_MODEL, DEFAULT_SYSTEM_PROMPT, BotSettings, ModelSettings
 from memory.store import DEFAULT_DATABASE_URL
 
@@ -45,6 +46,7 @@ class AppSettings:
     openai_base_url: str | None = None
     gemini_api_key: str | None = None
     gemini_base_url: str | None = None
+    discord: DiscordSettings = field(default_factory=DiscordSettings)
     secrets: dict[str, str] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -78,5 +80,28 @@ class AppSettings:
             openai_base_url=env.get("OPENAI_BASE_URL") or None,
             gemini_api_key=env.get("GEMINI_API_KEY") or env.get("GOOGLE_API_KEY") or None,
             gemini_base_url=env.get("GOOGLE_GEMINI_BASE_URL") or None,
+            discord=discord_from_env(env),
             secrets={k: env[k] for k in SECRET_NAMES if env.get(k)},
         )
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise ConfigError(f"{name}={raw!r} is not a flag (use 1 or 0)")
+
+
+def discord_from_env(env: Mapping[str, str]) -> DiscordSettings:
+    max_bot_turns = _num(env, "CHATBOT_DISCORD_MAX_BOT_TURNS", int, 3)
+    assert isinstance(max_bot_turns, int)
+    if max_bot_turns < 0:
+        raise ConfigError("CHATBOT_DISCORD_MAX_BOT_TURNS must be 0 or more")
+    return DiscordSettings(
+        token=env.get("DISCORD_TOKEN", "").strip() or None,
+        message_content=_flag(env, "CHATBOT_DISCORD_MESSAGE_CONTENT"),
+        sharded=_flag(env, "CHATBOT_DISCORD_SHARDED"),
+        max_bot_turns=max_bot_turns,
+    )
