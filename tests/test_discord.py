@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import discord
 import pytest
 
+from chatbot.config import AppSettings, ConfigError
 from tests.discord_world import (
     BOT_ID,
     BOT_ROLE_ID,
@@ -26,6 +27,8 @@ from tests.discord_world import (
     stop_world,
     wait_until,
 )
+from tests.helpers import Client, settings_for, start_app
+from tests.stubs.discord_server import DiscordServer
 from tests.stubs.model_server import ModelServer, Reply
 
 MESSAGE_CONTENT_BIT = 1 << 15
@@ -287,3 +290,43 @@ async def test_sharded_client_connects(make_world: MakeWorld, model: ModelServer
     assert world.server.identify is not None and world.server.identify["shard"] == [0, 1]
     await world.post(message_payload(f"<@{BOT_ID}> hi", mentions=[BOT_USER]))
     assert world.server.visible(CHANNEL_ID) == ["answer 1"]
+
+
+async def test_rejected_token_leaves_the_service_running(
+    db_url: str,
+    model: ModelServer,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    server = DiscordServer(bot_user=BOT_USER, application_id=BOT_ID)
+    await server.start()
+    server.fail("GET", "/users/@me", 401, 0, "401: Unauthorized")
+    monkeypatch.setattr(discord.http.Route, "BASE", server.url + "/api/v10")
+    running = await start_app(settings_for(db_url, model.url, DISCORD_TOKEN="bad-token"))
+    try:
+        await wait_until(lambda: "DISCORD_TOKEN was rejected" in caplog.text)
+        assert "bad-token" not in caplog.text  # never log the secret
+        client = await Client.connect(running.ws_url("minseo"))
+        await client.say("@chatbot still there?")
+        assert (await client.answer())["message"] == "answer 1"
+        await client.close()
+    finally:
+        await running.stop()
+        await server.stop()
+
+
+def test_discord_settings_from_env() -> None:
+    settings = AppSettings.from_env(
+        {
+            "DISCORD_TOKEN": "tok-123",
+            "CHATBOT_DISCORD_MESSAGE_CONTENT": "1",
+            "CHATBOT_DISCORD_SHARDED": "true",
+            "CHATBOT_DISCORD_MAX_BOT_TURNS": "5",
+        }
+    )
+    assert settings.discord.token == "tok-123" and "tok-123" not in repr(settings.discord)
+    assert settings.discord.message_content and settings.discord.sharded
+    assert settings.discord.max_bot_turns == 5
+    assert not AppSettings.from_env({}).discord.message_content
+    with pytest.raises(ConfigError):
+        AppSettings.from_env({"CHATBOT_DISCORD_MESSAGE_CONTENT": "maybe"})
