@@ -34,6 +34,17 @@ def utf16_len(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
 
 
+def decorate(text: str, meta: ReplyMeta, *, first: bool, default_persona: str) -> str:
+    """A small label for personas other than the default (the bot's own name already says who
+    answers), and a warning sign on error lines so they stand apart from answers."""
+    prefix = ""
+    if first and meta.persona != default_persona:
+        prefix = f"-# {meta.persona[: LABEL_RESERVE - 10]}\n"
+    if meta.error is not None and meta.error is not ErrorKind.USAGE:
+        prefix += WARNING
+    return prefix + text
+
+
 @dataclass(slots=True)
 class Sent:
     """The handle Delivery edits: the Discord message, replaced if it was deleted."""
@@ -54,16 +65,6 @@ class DiscordTarget:
 
     def measure(self, text: str) -> int:
         return len(text)
-
-    def decorate(self, text: str, meta: ReplyMeta, *, first: bool) -> str:
-        """A small label for personas other than the default (the bot's own name already says
-        who answers), and a warning sign on error lines so they stand apart from answers."""
-        prefix = ""
-        if first and meta.persona != self.default_persona:
-            prefix = f"-# {meta.persona[: LABEL_RESERVE - 10]}\n"
-        if meta.error is not None and meta.error is not ErrorKind.USAGE:
-            prefix += WARNING
-        return prefix + text
 
     async def _post(self, content: str, *, reply: bool) -> discord.Message:
         if reply:
@@ -86,7 +87,7 @@ class DiscordTarget:
         if self._silenced:
             return None
         first = not self._replied
-        content = self.decorate(text, meta, first=first)
+        content = decorate(text, meta, first=first, default_persona=self.default_persona)
         try:
             try:
                 message = await self._post(content, reply=first)
@@ -115,7 +116,7 @@ class DiscordTarget:
     async def edit(self, handle: Sent | None, text: str, meta: ReplyMeta) -> None:
         if handle is None:
             return
-        content = self.decorate(text, meta, first=handle.first)
+        content = decorate(text, meta, first=handle.first, default_persona=self.default_persona)
         try:
             handle.message = await handle.message.edit(content=content, allowed_mentions=NO_PINGS)
         except discord.NotFound:

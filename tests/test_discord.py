@@ -9,7 +9,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import discord
 import pytest
+import yarl
+from discord.gateway import DiscordWebSocket
 
+from adapters.discord_target import decorate
+from bot.delivery import ReplyMeta
+from bot.errors import ErrorKind
 from chatbot.config import AppSettings, ConfigError
 from tests.discord_world import (
     BOT_ID,
@@ -29,7 +34,7 @@ from tests.discord_world import (
 )
 from tests.helpers import Client, settings_for, start_app
 from tests.stubs.discord_server import DiscordServer
-from tests.stubs.model_server import ModelServer, Reply
+from tests.stubs.model_server import ModelServer, Reply, Status
 
 MESSAGE_CONTENT_BIT = 1 << 15
 MakeWorld = Callable[..., Awaitable[World]]
@@ -269,7 +274,7 @@ async def test_deleted_reply_is_posted_anew(make_world: MakeWorld, model: ModelS
     await world.post(message_payload(f"<@{BOT_ID}> count", mentions=[BOT_USER]))
     await deleter
     assert world.server.visible(CHANNEL_ID)[-1] == "one two three four"
-    assert any(e.body for e in world.server.edits())  # an edit hit the deleted message (404)
+    assert any(e.status == 404 for e in world.server.edits())  # an edit hit the deleted message
     assert len(world.server.sent()) == 2  # so the text was posted anew
 
 
@@ -330,3 +335,70 @@ def test_discord_settings_from_env() -> None:
     assert not AppSettings.from_env({}).discord.message_content
     with pytest.raises(ConfigError):
         AppSettings.from_env({"CHATBOT_DISCORD_MESSAGE_CONTENT": "maybe"})
+
+
+async def test_mentioning_the_bots_role_addresses_it(
+    make_world: MakeWorld, model: ModelServer
+) -> None:
+    world = await make_world()
+    data = message_payload(f"hey <@&{BOT_ROLE_ID}> what is up?")
+    data["mention_roles"] = [BOT_ROLE_ID]
+    await world.post(data)
+    assert world.server.visible(CHANNEL_ID) == ["answer 1"]
+    assert [m.text for m in await world.memory(key())][0] == "@chatbot hey @chatbot what is up?"
+
+
+async def test_error_lines_are_marked(make_world: MakeWorld, model: ModelServer) -> None:
+    world = await make_world()
+    model.then(Status(401, {"error": {"message": "bad key", "type": "invalid_request_error"}}))
+    await world.post(message_payload(f"<@{BOT_ID}> hi", mentions=[BOT_USER]))
+    [line] = world.server.visible(CHANNEL_ID)
+    assert line.startswith("⚠️ ") and "credentials" in line
+
+
+def test_persona_label_and_warning() -> None:
+    plain = ReplyMeta(persona="chatbot")
+    assert decorate("hi", plain, first=True, default_persona="chatbot") == "hi"
+    other = ReplyMeta(persona="translator")
+    assert decorate("hi", other, first=True, default_persona="chatbot") == "-# translator\nhi"
+    assert decorate("hi", other, first=False, default_persona="chatbot") == "hi"
+    failed = ReplyMeta(persona="chatbot", error=ErrorKind.TIMEOUT)
+    assert decorate("late", failed, first=True, default_persona="chatbot") == "⚠️ late"
+    hint = ReplyMeta(persona="chatbot", error=ErrorKind.USAGE)
+    assert decorate("say more", hint, first=True, default_persona="chatbot") == "say more"
+
+
+async def test_rate_limited_send_is_retried_by_discord_py(
+    make_world: MakeWorld, model: ModelServer
+) -> None:
+    world = await make_world()
+    model.then(Reply("after the wait", chunks=["after the wait"]))
+    world.server.fail("POST", f"/channels/{CHANNEL_ID}/messages", 429, 20028, "rate limited")
+    await world.post(message_payload(f"<@{BOT_ID}> hi", mentions=[BOT_USER]))
+    assert [c.status for c in world.server.sent()] == [429, 200]
+    assert world.server.visible(CHANNEL_ID) == ["after the wait"]
+
+
+async def test_refused_message_content_intent_is_logged(
+    db_url: str,
+    model: ModelServer,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    server = DiscordServer(bot_user=BOT_USER, application_id=BOT_ID, privileged_allowed=False)
+    await server.start()
+    monkeypatch.setattr(discord.http.Route, "BASE", server.url + "/api/v10")
+    monkeypatch.setattr(DiscordWebSocket, "DEFAULT_GATEWAY", yarl.URL(server.url + "/gateway"))
+    settings = settings_for(
+        db_url, model.url, DISCORD_TOKEN="stub-token", CHATBOT_DISCORD_MESSAGE_CONTENT="1"
+    )
+    running = await start_app(settings)
+    try:
+        await wait_until(lambda: "enable it for the bot in the Developer Portal" in caplog.text)
+        client = await Client.connect(running.ws_url("minseo"))
+        await client.say("@chatbot still there?")
+        assert (await client.answer())["message"] == "answer 1"
+        await client.close()
+    finally:
+        await running.stop()
+        await server.stop()

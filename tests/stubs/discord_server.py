@@ -19,6 +19,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 DISCORD_EPOCH_MS = 1420070400000
+MESSAGE_CONTENT = 1 << 15  # the privileged intent's bit
 _counter = itertools.count(1)
 
 
@@ -28,10 +29,14 @@ def snowflake() -> str:
     return str((ms << 22) | (next(_counter) & 0x3FFFFF))
 
 
-def reply(body: dict[str, Any], status: int = 200) -> web.Response:
+def reply(
+    body: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None
+) -> web.Response:
     """JSON with Discord's exact content type (discord.py compares it literally)."""
     return web.Response(
-        body=json.dumps(body).encode(), status=status, headers={"Content-Type": "application/json"}
+        body=json.dumps(body).encode(),
+        status=status,
+        headers={"Content-Type": "application/json", **(headers or {})},
     )
 
 
@@ -45,6 +50,7 @@ class Call:
     path: str
     body: dict[str, Any] | None
     at: float
+    status: int = 200  # what the stub answered
 
 
 @dataclass
@@ -54,6 +60,7 @@ class Failure:
     status: int
     body: dict[str, Any]
     times: int = 1
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -66,6 +73,7 @@ class DiscordServer:
     deleted: set[str] = field(default_factory=set)
     failures: list[Failure] = field(default_factory=list)
     identify: dict[str, Any] | None = None
+    privileged_allowed: bool = True  # False: refuse Message Content like an unapproved app
     url: str = ""
     _runner: web.AppRunner | None = None
     _sockets: list[web.WebSocketResponse] = field(default_factory=list)
@@ -76,6 +84,11 @@ class DiscordServer:
 
     def fail(self, method: str, path_part: str, status: int, code: int, message: str) -> None:
         body: dict[str, Any] = {"message": message, "code": code}
+        if status == 429:  # as Discord sends it (behind its proxy, hence `Via`)
+            body.update(retry_after=0.2, **{"global": False})
+            headers = {"Via": "1.1 google", "Retry-After": "1", "X-RateLimit-Remaining": "0"}
+            self.failures.append(Failure(method, path_part, status, body, headers=headers))
+            return
         if code == 50035:
             body["errors"] = {
                 "content": {
@@ -146,6 +159,9 @@ class DiscordServer:
                 await ws.send_json({"op": 11})
             elif frame["op"] == 2:
                 self.identify = frame["d"]
+                if not self.privileged_allowed and frame["d"]["intents"] & MESSAGE_CONTENT:
+                    await ws.close(code=4014, message=b"Disallowed intent(s).")
+                    break
                 self._sockets.append(ws)
                 await self.dispatch(
                     "READY",
@@ -177,7 +193,8 @@ class DiscordServer:
                 failure.times -= 1
                 if failure.times <= 0:
                     self.failures.remove(failure)
-                return reply(failure.body, failure.status)
+                self.calls[-1].status = failure.status
+                return reply(failure.body, failure.status, failure.headers)
         parts = path.strip("/").split("/")
         if path == "/users/@me":
             return reply(self.bot_user)
@@ -235,6 +252,7 @@ class DiscordServer:
         message_id = parts[3] if len(parts) > 3 else ""
         message = self.messages.get(message_id)
         if message is None or message_id in self.deleted:
+            self.calls[-1].status = 404
             return reply({"message": "Unknown Message", "code": 10008}, 404)
         if method == "PATCH":
             message.update(
