@@ -32,6 +32,9 @@ INVITE_PERMISSIONS = discord.Permissions(
     send_messages_in_threads=True,
     read_message_history=True,
 )
+UNREADABLE_REPLY = (
+    "I can't read replies that don't mention me. Keep the reply's @ switched on, or mention me."
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,9 +135,12 @@ class DiscordBot:
             self.guard.human_spoke(msg.channel)
         if not self.settings.message_content and not concerns_bot:
             return None  # Discord blanked its content: nothing to store
-        if not msg.text.strip():
-            return None  # e.g. a system notice; nothing a person said
         target = DiscordTarget(message, self.tag)
+        if not msg.text.strip():
+            if reply_to_bot and not author.bot and not self.settings.message_content:
+                # A reply with its ping switched off: Discord blanked it, we cannot read it.
+                await target.send(UNREADABLE_REPLY, ReplyMeta(persona=self.tag))
+            return None  # e.g. a system notice; nothing a person said
         if author.bot and not is_self and self.service.addressed(msg) is not None:
             if not self.guard.allow_bot(msg.channel):
                 log.info(

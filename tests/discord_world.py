@@ -105,6 +105,7 @@ def message_payload(
     reply_to: dict[str, Any] | None = None,
     attachments: list[dict[str, Any]] | None = None,
     embeds: list[dict[str, Any]] | None = None,
+    ping: bool = True,
 ) -> dict[str, Any]:
     data: dict[str, Any] = {
         "id": snowflake(),
@@ -134,7 +135,7 @@ def message_payload(
             **({} if dm else {"guild_id": GUILD_ID}),
         }
         data["referenced_message"] = reply_to
-        if reply_to["author"]["id"] not in {m["id"] for m in data["mentions"]}:
+        if ping and reply_to["author"]["id"] not in {m["id"] for m in data["mentions"]}:
             data["mentions"].append(reply_to["author"])  # a reply pings its author by default
     return data
 
