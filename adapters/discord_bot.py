@@ -15,7 +15,13 @@ from dataclasses import dataclass, field
 import discord
 
 from adapters.discord_guard import BotLoopGuard
-from adapters.discord_inbound import CHAT_TYPES, incoming, normalise_text, replies_to
+from adapters.discord_inbound import (
+    CHAT_TYPES,
+    incoming,
+    normalise_text,
+    replies_to,
+    resolve_channel,
+)
 from adapters.discord_target import NO_PINGS, DiscordTarget
 from bot.delivery import ReplyMeta
 from bot.errors import USER_LINES, ErrorKind
@@ -130,7 +136,8 @@ class DiscordBot:
         direct = message.guild is None
         reply_to_bot = False if is_self else await replies_to(message, me.id)
         concerns_bot = normalised.mentioned or direct or reply_to_bot
-        msg = incoming(message, normalised.text, me.id, reply_to_bot=reply_to_bot)
+        channel = await resolve_channel(message)
+        msg = incoming(message, channel, normalised.text, me.id, reply_to_bot=reply_to_bot)
         if not author.bot:
             self.guard.human_spoke(msg.channel)
         if not self.settings.message_content and not concerns_bot:

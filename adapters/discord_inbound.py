@@ -25,9 +25,21 @@ _CHANNEL = re.compile(r"<#(\d+)>")
 CHAT_TYPES = frozenset({discord.MessageType.default, discord.MessageType.reply})
 
 
-def channel_key(message: discord.Message) -> str:
-    """`discord:<guild>:<channel>[:<thread>]`, or `discord:dm:<channel>` for direct messages."""
+async def resolve_channel(message: discord.Message) -> object:
+    """The message's channel; fetched when discord.py has not cached it (a thread it has not seen
+    yet arrives as a PartialMessageable), so a thread's key always names its parent."""
     channel = message.channel
+    if message.guild is not None and isinstance(channel, discord.PartialMessageable):
+        try:
+            return await message.guild.fetch_channel(channel.id)
+        except discord.HTTPException as exc:
+            log.info("could not fetch channel %s: %s", channel.id, exc)
+    return channel
+
+
+def channel_key(message: discord.Message, channel: object) -> str:
+    """`discord:<guild>:<channel>[:<thread>]`, or `discord:dm:<channel>` for direct messages."""
+    assert isinstance(channel, discord.abc.Snowflake)
     if message.guild is None:
         return f"{PLATFORM}:dm:{channel.id}"
     if isinstance(channel, discord.Thread):
@@ -100,12 +112,12 @@ async def replies_to(message: discord.Message, user_id: int) -> bool:
 
 
 def incoming(
-    message: discord.Message, text: str, bot_id: int, *, reply_to_bot: bool
+    message: discord.Message, channel: object, text: str, bot_id: int, *, reply_to_bot: bool
 ) -> IncomingMessage:
     author = message.author
     return IncomingMessage(
         platform=PLATFORM,
-        channel=channel_key(message),
+        channel=channel_key(message, channel),
         message_id=str(message.id),
         author=Author(
             id=f"{PLATFORM}:{author.id}",

@@ -26,6 +26,7 @@ from tests.discord_world import (
     OTHER_BOT,
     THREAD_ID,
     World,
+    guild_payload,
     key,
     message_payload,
     start_world,
@@ -416,3 +417,21 @@ async def test_unpinged_reply_without_message_content_gets_a_hint(
     assert len(model.chat_requests()) == 1
     assert "mention me" in world.server.visible(CHANNEL_ID)[-1]
     assert len(await world.memory(key())) == 2  # nothing empty was stored
+
+
+async def test_uncached_thread_is_fetched_for_its_parent(
+    make_world: MakeWorld, model: ModelServer
+) -> None:
+    world = await make_world()
+    thread = {**guild_payload()["threads"][0], "id": "820000000000000077", "name": "new"}
+    world.server.hidden_threads.append(thread)
+    await world.post(
+        message_payload(f"<@{BOT_ID}> hi", channel_id=thread["id"], mentions=[BOT_USER])
+    )
+    assert any(
+        c.method == "GET" and c.path == f"/channels/{thread['id']}" for c in world.server.calls
+    )
+    assert [m.text for m in await world.memory(key(CHANNEL_ID, thread["id"]))] == [
+        "@chatbot hi",
+        "answer 1",
+    ]

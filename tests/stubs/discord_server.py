@@ -73,6 +73,8 @@ class DiscordServer:
     deleted: set[str] = field(default_factory=set)
     failures: list[Failure] = field(default_factory=list)
     identify: dict[str, Any] | None = None
+    # Threads that exist but were never announced on the gateway (discord.py has not cached them).
+    hidden_threads: list[dict[str, Any]] = field(default_factory=list)
     privileged_allowed: bool = True  # False: refuse Message Content like an unapproved app
     url: str = ""
     _runner: web.AppRunner | None = None
@@ -204,6 +206,12 @@ class DiscordServer:
             gateway = self.url.replace("http", "ws") + "/gateway"
             limits = {"total": 1000, "remaining": 1000, "reset_after": 0, "max_concurrency": 1}
             return reply({"url": gateway, "shards": 1, "session_start_limit": limits})
+        if parts[0] == "channels" and len(parts) == 2 and request.method == "GET":
+            for guild in self.guilds:
+                for channel in guild["channels"] + guild["threads"] + self.hidden_threads:
+                    if channel["id"] == parts[1]:
+                        return reply(channel)
+            return reply({"message": "Unknown Channel", "code": 10003}, 404)
         if parts[0] == "channels" and parts[-1] == "typing":
             return web.Response(status=204)
         if parts[0] == "channels" and parts[2:3] == ["messages"]:
