@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 
+from adapters.discord_bot import DiscordBot
 from adapters.web_chat import build_web_router
 from adapters.web_hub import Hub
 from bot.providers.base import Provider
@@ -62,6 +63,8 @@ def create_app(
     )
     hub = Hub()
     slack = build_slack(service, settings)
+    # Discord: the gateway client runs as a background task of this app when a token is set.
+    discord_bot = DiscordBot(service, settings.discord) if settings.discord.token else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -69,10 +72,14 @@ def create_app(
         log.info("memory ready at %s", store.engine.url.render_as_string(hide_password=True))
         if slack is not None:
             await slack.start()
+        if discord_bot is not None:
+            discord_bot.start()
         yield
+        await service.drain(DRAIN_SECONDS)  # answers in flight still reach Slack and Discord
         if slack is not None:
             await slack.stop()
-        await service.drain(DRAIN_SECONDS)
+        if discord_bot is not None:
+            await discord_bot.close()
         hub.close_all()
         await store.close()
 
@@ -80,6 +87,7 @@ def create_app(
     app.state.service = service
     app.state.hub = hub
     app.state.store = store
+    app.state.discord = discord_bot
     app.include_router(build_web_router(service, hub))
     if slack is not None:
         app.state.slack = slack

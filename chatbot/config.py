@@ -10,6 +10,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from adapters.discord_bot import DiscordSettings
 from adapters.slack_settings import SlackSettings
 from bot.settings import (
     DEFAULT_GEMINI_MODEL,
@@ -53,6 +54,7 @@ class AppSettings:
     openai_base_url: str | None = None
     gemini_api_key: str | None = None
     gemini_base_url: str | None = None
+    discord: DiscordSettings = field(default_factory=DiscordSettings)
     secrets: dict[str, str] = field(default_factory=dict, repr=False)
     # Tags, per-channel settings, commands, moderation: the TOML file in CHATBOT_CONFIG.
     tags: FileConfig = field(default_factory=lambda: load_config(None))
@@ -91,6 +93,7 @@ class AppSettings:
             openai_base_url=env.get("OPENAI_BASE_URL") or None,
             gemini_api_key=env.get("GEMINI_API_KEY") or env.get("GOOGLE_API_KEY") or None,
             gemini_base_url=env.get("GOOGLE_GEMINI_BASE_URL") or None,
+            discord=discord_from_env(env),
             secrets={k: env[k] for k in SECRET_NAMES if env.get(k)},
             tags=_tags_config(env),
             slack=SlackSettings.from_env(env),
@@ -102,3 +105,25 @@ def _tags_config(env: Mapping[str, str]) -> FileConfig:
         return load_config(env.get("CHATBOT_CONFIG", "").strip() or None)
     except ConfigFileError as exc:
         raise ConfigError(str(exc)) from exc
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise ConfigError(f"{name}={raw!r} is not a flag (use 1 or 0)")
+
+
+def discord_from_env(env: Mapping[str, str]) -> DiscordSettings:
+    max_bot_turns = _num(env, "CHATBOT_DISCORD_MAX_BOT_TURNS", int, 3)
+    assert isinstance(max_bot_turns, int)
+    if max_bot_turns < 0:
+        raise ConfigError("CHATBOT_DISCORD_MAX_BOT_TURNS must be 0 or more")
+    return DiscordSettings(
+        token=env.get("DISCORD_TOKEN", "").strip() or None,
+        message_content=_flag(env, "CHATBOT_DISCORD_MESSAGE_CONTENT"),
+        sharded=_flag(env, "CHATBOT_DISCORD_SHARDED"),
+        max_bot_turns=max_bot_turns,
+    )

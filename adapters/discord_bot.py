@@ -1,0 +1,186 @@
+"""The Discord adapter: a discord.py gateway client running inside the service.
+
+Triggers: a mention of the bot, a reply to one of its messages, any DM, the `@chatbot` text tag
+(which Discord only delivers with the Message Content intent). With that privileged intent on,
+plain channel chat is stored into memory too; without it Discord blanks the content of posts
+that do not concern the bot, so they are skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+
+import discord
+
+from adapters.discord_guard import BotLoopGuard
+from adapters.discord_inbound import (
+    CHAT_TYPES,
+    incoming,
+    normalise_text,
+    replies_to,
+    resolve_channel,
+)
+from adapters.discord_target import NO_PINGS, DiscordTarget
+from bot.delivery import ReplyMeta
+from bot.errors import USER_LINES, ErrorKind
+from bot.memory import MemoryUnavailable
+from bot.service import ChatService, Received
+from bot.types import IncomingMessage, NewMessage
+
+log = logging.getLogger(__name__)
+
+# View Channels, Send Messages, Send Messages in Threads, Read Message History.
+INVITE_PERMISSIONS = discord.Permissions(
+    view_channel=True,
+    send_messages=True,
+    send_messages_in_threads=True,
+    read_message_history=True,
+)
+UNREADABLE_REPLY = (
+    "I can't read replies that don't mention me. Keep the reply's @ switched on, or mention me."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class DiscordSettings:
+    token: str | None = field(default=None, repr=False)
+    message_content: bool = False  # the privileged intent: also store plain channel chat
+    sharded: bool = False  # AutoShardedClient, for bots in very many servers
+    max_bot_turns: int = 3  # answers to other bots in a row per channel, until a human speaks
+
+
+def intents_for(settings: DiscordSettings) -> discord.Intents:
+    intents = discord.Intents.none()
+    intents.guilds = True  # channels and threads, to key memory and resolve mentions
+    intents.guild_messages = True
+    intents.dm_messages = True
+    intents.message_content = settings.message_content
+    return intents
+
+
+def build_client(settings: DiscordSettings) -> discord.Client:
+    kind = discord.AutoShardedClient if settings.sharded else discord.Client
+    return kind(intents=intents_for(settings), allowed_mentions=NO_PINGS)
+
+
+def invite_url(application_id: int) -> str:
+    return discord.utils.oauth_url(application_id, permissions=INVITE_PERMISSIONS, scopes=("bot",))
+
+
+class DiscordBot:
+    def __init__(self, service: ChatService, settings: DiscordSettings):
+        self.service = service
+        self.settings = settings
+        self.tag = service.settings.name
+        self.client = build_client(settings)
+        self.guard = BotLoopGuard(settings.max_bot_turns)
+        self.handled = 0  # messages fully handled (tests wait on it)
+        self.answers: set[asyncio.Task[None]] = set()  # answers in flight
+        self._task: asyncio.Task[None] | None = None
+        self.client.event(self.on_ready)
+        self.client.event(self.on_message)
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Connect to the gateway in a background task of the running loop."""
+        assert self.settings.token, "DISCORD_TOKEN is not set"
+        self._task = asyncio.create_task(self._run(self.settings.token), name="discord-gateway")
+
+    async def _run(self, token: str) -> None:
+        try:
+            await self.client.start(token)
+        except discord.LoginFailure:
+            log.error("DISCORD_TOKEN was rejected by Discord: check the bot token")
+        except discord.PrivilegedIntentsRequired:
+            log.error(
+                "Discord refused the Message Content intent: enable it for the bot in the "
+                "Developer Portal, or unset CHATBOT_DISCORD_MESSAGE_CONTENT"
+            )
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("the Discord client stopped; the rest of the service keeps running")
+
+    async def close(self) -> None:
+        await self.client.close()
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    # -- events ----------------------------------------------------------------------------
+
+    async def on_ready(self) -> None:
+        user = self.client.user
+        log.info("discord: logged in as %s (%s)", user, user.id if user else "?")
+        if self.client.application_id is not None:
+            log.info("discord: invite URL %s", invite_url(self.client.application_id))
+
+    async def on_message(self, message: discord.Message) -> None:
+        try:
+            await self.handle(message)
+        except Exception:
+            log.exception("discord: failed handling message %s", message.id)
+        finally:
+            self.handled += 1
+
+    async def handle(self, message: discord.Message) -> Received | None:
+        me = self.client.user
+        if me is None or message.type not in CHAT_TYPES:
+            return None
+        author = message.author
+        is_self = author.id == me.id
+        normalised = normalise_text(message, me.id, self.tag)
+        direct = message.guild is None
+        reply_to_bot = False if is_self else await replies_to(message, me.id)
+        concerns_bot = normalised.mentioned or direct or reply_to_bot
+        channel = await resolve_channel(message)
+        msg = incoming(message, channel, normalised.text, me.id, reply_to_bot=reply_to_bot)
+        if not author.bot:
+            self.guard.human_spoke(msg.channel)
+        if not self.settings.message_content and not concerns_bot:
+            return None  # Discord blanked its content: nothing to store
+        target = DiscordTarget(message, self.tag)
+        if not msg.text.strip():
+            if reply_to_bot and not author.bot and not self.settings.message_content:
+                # A reply with its ping switched off: Discord blanked it, we cannot read it.
+                await target.send(UNREADABLE_REPLY, ReplyMeta(persona=self.tag))
+            return None  # e.g. a system notice; nothing a person said
+        if author.bot and not is_self and self.service.addressed(msg) is not None:
+            if not self.guard.allow_bot(msg.channel):
+                log.info(
+                    "discord: not answering bot %s in %s (bot-loop guard)", author.id, msg.channel
+                )
+                await self._store_only(msg)
+                return None
+        try:
+            received = await self.service.receive(msg, target)
+        except MemoryUnavailable:
+            if concerns_bot:
+                meta = ReplyMeta(persona=self.tag, error=ErrorKind.STORAGE)
+                await target.send(USER_LINES[ErrorKind.STORAGE], meta)
+            return None
+        if received.answer is not None:
+            self.answers.add(received.answer)
+            received.answer.add_done_callback(self.answers.discard)
+        return received
+
+    async def _store_only(self, msg: IncomingMessage) -> None:
+        """Keep a bot's post in memory without answering it (the guard said no)."""
+        try:
+            await self.service.memory.add(
+                NewMessage(
+                    channel=msg.channel,
+                    platform=msg.platform,
+                    role="user",
+                    author_id=msg.author.id,
+                    author_name=msg.author.name,
+                    text=msg.text,
+                    created_at=msg.time,
+                    platform_message_id=msg.message_id,
+                )
+            )
+        except MemoryUnavailable:
+            log.warning("discord: could not store a bot's message in %s", msg.channel)
