@@ -65,6 +65,8 @@ class ChatPage:
         await self.page.fill("#nick", nickname)
         await self.page.click("#join button")
         await self.connected()
+        await expect(self.page.locator("#join")).to_be_hidden()
+        await expect(self.page.locator("#send")).to_be_visible()
         return self
 
     async def connected(self) -> None:
