@@ -196,9 +196,9 @@
     const res = await fetch(url, { cache: "no-store" });
     if (!res.ok) throw new Error(`GET /messages: ${res.status}`);
     const frames = await res.json();
-    const stick = atBottom();
+    const stick = atBottom() || lastId === 0; // the first load starts at the newest line
     for (const f of frames) onText(f);
-    settle(stick || lastId === 0);
+    settle(stick);
     return frames.length;
   }
 

@@ -147,7 +147,14 @@ async def test_markdown_answer_renders_and_is_sanitised(
 async def test_enter_sends_but_not_while_an_ime_composes(
     browser: Browser, app: RunningApp, model: ModelServer
 ) -> None:
-    jisu = await (await ChatPage.open(browser, app.http, "ime")).join("jisu")
+    jisu = await ChatPage.open(browser, app.http, "ime")
+    # A refused nickname: the page says why and asks again instead of reconnecting forever.
+    await jisu.page.fill("#nick", "chatbot")
+    await jisu.page.click("#join button")
+    await jisu.shows("reserved for the bot")
+    await expect(jisu.page.locator("#join")).to_be_visible(timeout=WAIT_MS)
+    await expect(jisu.page.locator("#status")).to_have_text("Not joined")
+    await jisu.join("jisu")
     box = jisu.page.locator("#text")
     await box.press("Enter")  # empty: nothing sent
     await box.fill("   ")
@@ -174,7 +181,8 @@ async def test_enter_sends_but_not_while_an_ime_composes(
     await jisu.shows("하세요")
     assert await box.input_value() == ""
     # Frames arrive in order, so anything sent earlier would be on the page by now.
-    assert await jisu.bodies() == ["안녕\n하세요"]
+    sent = jisu.page.locator("#log .msg:not(.system) .body")
+    assert await sent.all_inner_texts() == ["안녕\n하세요"]
     jisu.assert_clean()
 
 
@@ -254,3 +262,34 @@ async def test_phone_sized_screen_and_screenshots(
     await phone.page.screenshot(path=str(ARTIFACTS / "chat-phone.png"))
     for page in (desktop, phone):
         page.assert_clean()
+
+
+async def test_new_lines_scroll_into_view_unless_the_reader_scrolled_up(
+    browser: Browser, app: RunningApp, model: ModelServer
+) -> None:
+    talkers = [await Client.connect(app.ws_url(n, room="busy")) for n in ("kai", "lea")]
+    for i in range(16):
+        await talkers[i % 2].say(f"line {i}\nwith a second row")
+    await talkers[1].until(lambda f: f.get("message", "").startswith("line 15"))
+    reader = await (
+        await ChatPage.open(browser, app.http, "busy", viewport={"width": 390, "height": 420})
+    ).join("rin")
+    await reader.shows("line 15")
+    gap = "() => { const s = document.getElementById('scroller'); return s.scrollHeight - s.scrollTop - s.clientHeight; }"
+    assert await reader.eval(gap) < 5  # opens at the newest line
+
+    await reader.eval("() => { document.getElementById('scroller').scrollTop = 0; }")
+    await talkers[0].say("while you were reading")
+    await reader.shows("while you were reading")
+    assert await reader.eval("() => document.getElementById('scroller').scrollTop") == 0
+    await expect(reader.page.locator("#jump")).to_be_visible()
+    await reader.page.click("#jump")
+    assert await reader.eval(gap) < 5
+    await expect(reader.page.locator("#jump")).to_be_hidden()
+
+    await talkers[1].say("and one more")
+    await reader.shows("and one more")
+    assert await reader.eval(gap) < 5  # at the bottom, it follows
+    for t in talkers:
+        await t.close()
+    reader.assert_clean()
