@@ -23,7 +23,7 @@ async def test_two_pages_chat_and_the_answer_streams_into_both(
 
     answer = "Streaming is **on**, piece by piece, until the end."
     pieces = ["Streaming ", "is **on**, ", "piece ", "by ", "piece, ", "until ", "the end."]
-    model.then(Reply(answer, chunks=pieces, delay=0.8, chunk_delay=0.35))
+    model.then(Reply(answer, chunks=pieces, delay=0.8, chunk_delay=0.5))
     await bob.say("@chatbot are you streaming?")
 
     for page in (alice, bob):
