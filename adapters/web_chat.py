@@ -11,11 +11,10 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
-from importlib import resources
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, WebSocket, WebSocketDisconnect
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import JSONResponse
 
 from adapters.web_frames import (
     BadFrame,
@@ -28,6 +27,7 @@ from adapters.web_frames import (
     text_frame,
 )
 from adapters.web_hub import Connection, Hub
+from adapters.web_page import build_page_router
 from bot.delivery import ReplyMeta
 from bot.memory import MemoryUnavailable
 from bot.service import ChatService
@@ -101,6 +101,7 @@ def _answer_frame(text: str, meta: ReplyMeta, stream: str | None = None) -> dict
         id=meta.message_id,
         error=meta.error.value if meta.error else None,
         stream=stream,
+        bot=True,
     )
 
 
@@ -136,11 +137,7 @@ class WebRoomTarget:
 def build_web_router(service: ChatService, hub: Hub) -> APIRouter:
     router = APIRouter()
     reserved = frozenset({"chatbot", "system", *service.personas})
-    page = resources.files("adapters").joinpath("static/index.html").read_text("utf-8")
-
-    @router.get("/", response_class=HTMLResponse)
-    async def index() -> HTMLResponse:
-        return HTMLResponse(page)
+    router.include_router(build_page_router())  # the page: GET /, GET /static/...
 
     @router.get("/healthz")
     async def healthz() -> dict[str, Any]:

@@ -101,7 +101,8 @@ def text_frame(
 
 
 def stored_frame(message: StoredMessage) -> Frame:
-    return text_frame(message.author_name, message.text, message.created_at, id=message.id)
+    bot = True if message.role == "assistant" else None  # lets pages render answers as Markdown
+    return text_frame(message.author_name, message.text, message.created_at, id=message.id, bot=bot)
 
 
 def error_frame(message: str, ts: datetime, code: str = "bad_request") -> Frame:

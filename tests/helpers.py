@@ -18,11 +18,11 @@ from chatbot.config import AppSettings
 class RunningApp:
     """The app under uvicorn in this event loop, on a free 127.0.0.1 port."""
 
-    def __init__(self, app: FastAPI):
+    def __init__(self, app: FastAPI, port: int = 0):
         self.app = app
         self.server: uvicorn.Server | None = None
         self.task: asyncio.Task[None] | None = None
-        self.port = 0
+        self.port = port  # 0: any free port; a fixed one lets a test restart "the same" server
 
     @property
     def http(self) -> str:
@@ -36,7 +36,7 @@ class RunningApp:
         config = uvicorn.Config(
             self.app,
             host="127.0.0.1",
-            port=0,
+            port=self.port,
             log_level="warning",
             ws_max_size=64 * 1024,
             lifespan="on",
@@ -64,8 +64,8 @@ def settings_for(db_url: str, model_url: str | None, **env: str) -> AppSettings:
     return AppSettings.from_env(base)
 
 
-async def start_app(settings: AppSettings) -> RunningApp:
-    return await RunningApp(create_app(settings)).start()
+async def start_app(settings: AppSettings, port: int = 0) -> RunningApp:
+    return await RunningApp(create_app(settings), port).start()
 
 
 class Client:

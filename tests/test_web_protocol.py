@@ -142,7 +142,10 @@ async def test_health_and_page(app):
         page = await http.get(f"{app.http}/")
     assert health["ok"] is True
     assert page.status_code == 200 and "text/html" in page.headers["content-type"]
-    assert "<form" in page.text and "WebSocket" in page.text
+    assert "<form" in page.text and 'src="/static/app.js"' in page.text
+    async with httpx.AsyncClient() as http:
+        script = await http.get(f"{app.http}/static/app.js")
+    assert script.status_code == 200 and "WebSocket" in script.text
 
 
 async def test_a_flooding_connection_is_slowed_and_then_closed_while_others_chat(app):
