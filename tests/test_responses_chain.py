@@ -8,7 +8,7 @@ import openai
 
 from tests.helpers import Client, start_app
 from tests.provider_helpers import provider_settings, stored
-from tests.stubs.model_server import Status
+from tests.stubs.model_server import Reply, Status
 from tests.stubs.provider_server import ProviderServer
 
 NOT_FOUND = Status(
@@ -163,3 +163,30 @@ async def test_stub_event_sequence_satisfies_the_sdk_stream_helper(
         final = await s.get_final_response()
     assert "".join(deltas) == final.output_text == "answer 1"
     assert final.id == "resp_1" and final.usage is not None and final.usage.total_tokens == 18
+
+
+async def test_chat_said_while_an_answer_was_written_reaches_the_next_call(
+    db_url: str, pserver: ProviderServer
+) -> None:
+    app = await start_app(provider_settings(db_url, pserver, "openai-responses"))
+    try:
+        asker = await Client.connect(app.ws_url("soyeon"))
+        other = await Client.connect(app.ws_url("jihun"))
+        pserver.then(Reply("slow first answer", delay=1.0))
+        await asker.say("@chatbot 첫 질문")
+        await pserver.wait_for_requests(1)
+        await other.say("said while the bot was writing")
+        assert (await asker.answer())["message"] == "slow first answer"
+        await asker.say("@chatbot 두 번째")
+        await asker.answer()
+        await asker.close()
+        await other.close()
+    finally:
+        await app.stop()
+    second = pserver.responses_requests()[1]
+    assert second["previous_response_id"] == "resp_1"
+    # the chain's own answer is on the server already; the line said meanwhile is not
+    assert contents(second) == [
+        "jihun: said while the bot was writing",
+        "soyeon: @chatbot 두 번째",
+    ]
