@@ -129,4 +129,11 @@ def incoming(
         is_direct=message.guild is None,
         is_reply_to_bot=reply_to_bot,
         time=message.created_at,
+        roles=member_roles(author),
     )
+
+
+def member_roles(author: discord.abc.User) -> tuple[str, ...]:
+    """A guild member's roles by id and by name, for `reset_roles` (a DM author has none)."""
+    roles = getattr(author, "roles", None) or ()
+    return tuple(str(r.id) for r in roles) + tuple(r.name for r in roles)

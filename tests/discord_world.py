@@ -28,6 +28,7 @@ CHANNEL_ID = "810000000000000001"
 THREAD_ID = "820000000000000001"
 DM_ID = "830000000000000001"
 BOT_ROLE_ID = "840000000000000001"
+MOD_ROLE_ID = "300000000000000099"
 HUMAN = {"id": "700000000000000001", "username": "minseo", "global_name": "Minseo"}
 OTHER_BOT = {"id": "700000000000000099", "username": "echobot", "global_name": None, "bot": True}
 
@@ -54,6 +55,7 @@ def guild_payload() -> dict[str, Any]:
         "presences": [],
         "roles": [
             {**role, "id": GUILD_ID, "name": "@everyone", "permissions": "1024"},
+            {**role, "id": MOD_ROLE_ID, "name": "moderator", "permissions": "1024", "position": 2},
             {
                 **role,
                 "id": BOT_ROLE_ID,
@@ -125,7 +127,19 @@ def message_payload(
     }
     if not dm:
         data["guild_id"] = GUILD_ID
-        data["member"] = {"roles": [], "joined_at": now_iso(), "deaf": False, "mute": False}
+        # as the gateway sends it with MESSAGE_CREATE (discord.py needs `flags` to build a Member)
+        data["member"] = {
+            "roles": [],
+            "joined_at": now_iso(),
+            "deaf": False,
+            "mute": False,
+            "flags": 0,
+            "nick": None,
+            "avatar": None,
+            "premium_since": None,
+            "pending": False,
+            "communication_disabled_until": None,
+        }
     if reply_to is not None:
         data["type"] = 19
         data["message_reference"] = {

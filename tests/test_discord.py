@@ -23,6 +23,7 @@ from tests.discord_world import (
     CHANNEL_ID,
     DM_ID,
     HUMAN,
+    MOD_ROLE_ID,
     OTHER_BOT,
     THREAD_ID,
     World,
@@ -435,3 +436,25 @@ async def test_uncached_thread_is_fetched_for_its_parent(
         "@chatbot hi",
         "answer 1",
     ]
+
+
+async def test_reset_is_for_members_with_an_allowed_role(
+    make_world: MakeWorld, model: ModelServer, tmp_path
+) -> None:
+    config = tmp_path / "chatbot.toml"
+    config.write_text('[commands]\nreset_roles = ["moderator"]\n')
+    world = await make_world(CHATBOT_CONFIG=str(config))
+    await world.post(message_payload(f"<@{BOT_ID}> remember: teal", mentions=[BOT_USER]))
+    refused = message_payload(f"<@{BOT_ID}> reset", mentions=[BOT_USER])
+    await world.post(refused)
+    assert "Only members with an allowed role" in world.server.visible(CHANNEL_ID)[-1]
+    assert (await world.running.app.state.store.state(key())).reset_after_id == 0
+
+    allowed = message_payload(f"<@{BOT_ID}> reset", mentions=[BOT_USER])
+    allowed["member"]["roles"] = [MOD_ROLE_ID]
+    await world.post(allowed)
+    assert "forgot this channel" in world.server.visible(CHANNEL_ID)[-1]
+    assert (await world.running.app.state.store.state(key())).reset_after_id > 0
+    await world.post(message_payload(f"<@{BOT_ID}> what do you remember?", mentions=[BOT_USER]))
+    last = model.chat_requests()[-1]["messages"]
+    assert not any("teal" in m["content"] for m in last)
