@@ -27,7 +27,7 @@ from bot.delivery import ReplyMeta
 from bot.errors import USER_LINES, ErrorKind
 from bot.memory import MemoryUnavailable
 from bot.service import ChatService, Received
-from bot.types import IncomingMessage, NewMessage
+from bot.types import IncomingMessage
 
 log = logging.getLogger(__name__)
 
@@ -170,17 +170,6 @@ class DiscordBot:
     async def _store_only(self, msg: IncomingMessage) -> None:
         """Keep a bot's post in memory without answering it (the guard said no)."""
         try:
-            await self.service.memory.add(
-                NewMessage(
-                    channel=msg.channel,
-                    platform=msg.platform,
-                    role="user",
-                    author_id=msg.author.id,
-                    author_name=msg.author.name,
-                    text=msg.text,
-                    created_at=msg.time,
-                    platform_message_id=msg.message_id,
-                )
-            )
+            await self.service.remember(msg)
         except MemoryUnavailable:
             log.warning("discord: could not store a bot's message in %s", msg.channel)

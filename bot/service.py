@@ -100,19 +100,7 @@ class ChatService:
             return Received(stored=None)
         addressed = self.addressed(message)
         flagged = await self._flagged(message)
-        stored = await self.memory.add(
-            NewMessage(
-                channel=message.channel,
-                platform=message.platform,
-                role="user",
-                author_id=message.author.id,
-                author_name=message.author.name,
-                text=message.text,
-                created_at=message.time,
-                platform_message_id=message.message_id,
-                flagged=flagged,
-            )
-        )
+        stored = await self.memory.add(_as_new(message, flagged))
         if stored is None:
             return Received(stored=None, addressed=addressed, duplicate=True)
         if addressed is None:
@@ -121,6 +109,10 @@ class ChatService:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return Received(stored=stored, addressed=addressed, answer=task)
+
+    async def remember(self, message: IncomingMessage) -> StoredMessage | None:
+        """Store a message without answering it (e.g. an adapter's bot-loop guard said no)."""
+        return await self.memory.add(_as_new(message, flagged=False))
 
     # -- the answer ------------------------------------------------------------------------
 
@@ -342,3 +334,17 @@ class ChatService:
             task.cancel()
         if still:
             await asyncio.gather(*still, return_exceptions=True)
+
+
+def _as_new(message: IncomingMessage, flagged: bool) -> NewMessage:
+    return NewMessage(
+        channel=message.channel,
+        platform=message.platform,
+        role="user",
+        author_id=message.author.id,
+        author_name=message.author.name,
+        text=message.text,
+        created_at=message.time,
+        platform_message_id=message.message_id,
+        flagged=flagged,
+    )
