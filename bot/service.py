@@ -13,6 +13,7 @@ from bot.context import ModelRequest, select_history
 from bot.delivery import Delivery, ReplyTarget, typing_of
 from bot.errors import USER_LINES, ErrorKind, ProviderError
 from bot.memory import Memory, MemoryUnavailable
+from bot.metrics import NO_METRICS, Metrics, TimedProvider
 from bot.personas import Persona
 from bot.providers.base import ModelReply, Provider
 from bot.retry import Sleep, call_with_retries
@@ -43,6 +44,7 @@ class ChatService:
         *,
         sleep: Sleep = asyncio.sleep,
         edit_interval: float = 1.0,
+        metrics: Metrics = NO_METRICS,
     ):
         self.memory = memory
         # Providers by name ("openai", "openai-responses", "gemini"): a persona picks one.
@@ -55,6 +57,7 @@ class ChatService:
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self._tasks: set[asyncio.Task[None]] = set()
         self._auth_logged = False
+        self.metrics = metrics
 
     # -- inbound ---------------------------------------------------------------------------
 
@@ -89,8 +92,10 @@ class ChatService:
         )
         if stored is None:
             return Received(stored=None, addressed=addressed, duplicate=True)
+        self.metrics.message_received(message.platform)
         if addressed is None:
             return Received(stored=stored)
+        self.metrics.turn_started(message.platform)
         task = asyncio.create_task(self._answer(stored, addressed, target))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -119,14 +124,17 @@ class ChatService:
                     reply = await self._call_model(asked, persona, delivery)
             except ProviderError as err:
                 self._log_provider_error(err)
+                self.metrics.turn_failed(asked.platform, err.kind.value)
                 await delivery.fail(err.user_line, err.kind)
                 return
             except MemoryUnavailable:
                 log.warning("memory unavailable while answering in %s", asked.channel)
+                self.metrics.turn_failed(asked.platform, ErrorKind.STORAGE.value)
                 await delivery.fail(USER_LINES[ErrorKind.STORAGE], ErrorKind.STORAGE)
                 return
             except Exception:
                 log.exception("unexpected failure answering in %s", asked.channel)
+                self.metrics.turn_failed(asked.platform, ErrorKind.SERVER.value)
                 await delivery.fail(USER_LINES[ErrorKind.SERVER], ErrorKind.SERVER)
                 return
             stored = await self._store_reply(asked, persona, reply)
@@ -147,7 +155,7 @@ class ChatService:
             up_to_id=asked.id,
         )
         history = [m for m in history if not m.flagged]
-        provider = self.provider_for(persona.model.provider)
+        provider = TimedProvider(self.provider_for(persona.model.provider), self.metrics)
         count = counter_for(persona.model.model)
         window = context_window(persona.model.model, persona.model.context_window)
         budget = min(

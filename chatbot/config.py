@@ -45,6 +45,7 @@ class AppSettings:
     openai_base_url: str | None = None
     gemini_api_key: str | None = None
     gemini_base_url: str | None = None
+    redis_url: str | None = None  # set: room fan-out across processes over Redis
     secrets: dict[str, str] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -78,5 +79,6 @@ class AppSettings:
             openai_base_url=env.get("OPENAI_BASE_URL") or None,
             gemini_api_key=env.get("GEMINI_API_KEY") or env.get("GOOGLE_API_KEY") or None,
             gemini_base_url=env.get("GOOGLE_GEMINI_BASE_URL") or None,
+            redis_url=env.get("CHATBOT_REDIS_URL", "").strip() or None,
             secrets={k: env[k] for k in SECRET_NAMES if env.get(k)},
         )
