@@ -1,0 +1,113 @@
+"""The core's own time per addressed turn, with an instant model, at 100 and 1,000,000 stored
+messages in the room. Everything but the model call: store the question, read the channel
+state and recent history, assemble context, store the answer, deliver it.
+
+    .venv/bin/python -m bench.turn_cost [--big 1000000] [--turns 300]
+
+Prints both medians and their ratio: the goal is a ratio near 1 (the hot path does not grow
+with the number of stored messages).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import sqlite3
+import statistics
+import tempfile
+import time
+from datetime import UTC, datetime
+
+from bot.context import ModelRequest
+from bot.delivery import ReplyMeta
+from bot.personas import default_persona
+from bot.providers.base import DeltaSink, ModelReply
+from bot.service import ChatService
+from bot.settings import BotSettings
+from bot.types import Author, IncomingMessage, Usage
+from memory.store import SQLStore
+
+ROOM = "web:bench"
+
+
+class InstantModel:
+    name = "instant"
+
+    async def complete(self, request: ModelRequest, on_delta: DeltaSink) -> ModelReply:
+        await on_delta("ok")
+        return ModelReply("ok", Usage(10, 1, 11, "instant", "instant"))
+
+
+class NullTarget:
+    max_length = 1_000_000
+
+    def measure(self, text: str) -> int:
+        return len(text)
+
+    async def send(self, text: str, meta: ReplyMeta) -> None:
+        return None
+
+
+def fill(path: str, rows: int) -> None:
+    """Bulk-insert `rows` plain messages into the room with sqlite3 (fast, outside the timing)."""
+    conn = sqlite3.connect(path)
+    now = datetime.now(UTC).isoformat(sep=" ")
+    batch = 50_000
+    for start in range(0, rows, batch):
+        conn.executemany(
+            "INSERT INTO messages (channel, platform, role, author_id, author_name, text,"
+            " created_at, flagged) VALUES (?, 'web', 'user', 'u', 'u', ?, ?, 0)",
+            ((ROOM, f"message {i}", now) for i in range(start, min(rows, start + batch))),
+        )
+    conn.commit()
+    conn.close()
+
+
+async def measure(rows: int, turns: int, workdir: str) -> list[float]:
+    path = os.path.join(workdir, f"bench-{rows}.db")
+    store = SQLStore.from_url(f"sqlite+aiosqlite:///{path}")
+    await store.create_schema()
+    await asyncio.to_thread(fill, path, rows)
+    settings = BotSettings()
+    persona = default_persona(settings)
+    provider = InstantModel()
+    service = ChatService(store, lambda _: provider, settings, {persona.name: persona})
+    target = NullTarget()
+    times: list[float] = []
+    for i in range(turns):
+        msg = IncomingMessage("web", ROOM, None, Author("u", "u"), f"@chatbot question {i}")
+        t0 = time.perf_counter()
+        received = await service.receive(msg, target)
+        assert received.answer is not None
+        await received.answer
+        times.append(time.perf_counter() - t0)
+    await store.close()
+    return times
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--small", type=int, default=100)
+    parser.add_argument("--big", type=int, default=1_000_000)
+    parser.add_argument("--turns", type=int, default=300)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as workdir:
+        small = await measure(args.small, args.turns, workdir)
+        big = await measure(args.big, args.turns, workdir)
+    ms_small = statistics.median(small) * 1000
+    ms_big = statistics.median(big) * 1000
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}"
+    )
+    print(f"{'stored messages':>16} | {'median ms/turn':>14} | {'p95 ms/turn':>11}")
+    for rows, t in ((args.small, small), (args.big, big)):
+        p95 = statistics.quantiles(t, n=20)[-1] * 1000
+        print(f"{rows:>16,} | {statistics.median(t) * 1000:>14.2f} | {p95:>11.2f}")
+    print(f"ratio (big / small, median): {ms_big / ms_small:.2f}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
