@@ -17,6 +17,7 @@ class RawWS:
         self.reader, self.writer = reader, writer
         self.frames = 0
         self.last = 0.0
+        self.closed_by_server = False
 
     @classmethod
     async def connect(cls, port: int, path: str) -> RawWS:
@@ -45,23 +46,44 @@ class RawWS:
         await self.send_text(json.dumps({"type": "text", "nickname": "x", "message": message}))
 
     async def count(self, want: int) -> int:
-        """Read until `want` text frames arrived (or the server closed); returns the count."""
-        r = self.reader
+        """Read until `want` text frames arrived (or the server closed); returns the count.
+
+        Reads big chunks and walks the frame headers in the buffer: one await per chunk, not
+        per frame, so one client process can keep up with hundreds of connections.
+        """
+        buf = b""
+        pos = 0
         try:
             while self.frames < want:
-                b0, b1 = await r.readexactly(2)
-                n = b1 & 0x7F
-                if n == 126:
-                    n = int.from_bytes(await r.readexactly(2), "big")
-                elif n == 127:
-                    n = int.from_bytes(await r.readexactly(8), "big")
-                await r.readexactly(n)
-                if b0 & 0x0F == 8:
+                chunk = await self.reader.read(1 << 18)
+                if not chunk:
                     break
-                if b0 & 0x0F == 1:
-                    self.frames += 1
-                    self.last = time.perf_counter()
-        except (asyncio.IncompleteReadError, ConnectionError):
+                buf = buf[pos:] + chunk
+                pos = 0
+                end = len(buf)
+                while end - pos >= 2:
+                    b0, b1 = buf[pos], buf[pos + 1] & 0x7F
+                    head = 2
+                    if b1 == 126:
+                        if end - pos < 4:
+                            break
+                        b1 = int.from_bytes(buf[pos + 2 : pos + 4], "big")
+                        head = 4
+                    elif b1 == 127:
+                        if end - pos < 10:
+                            break
+                        b1 = int.from_bytes(buf[pos + 2 : pos + 10], "big")
+                        head = 10
+                    if end - pos < head + b1:
+                        break
+                    pos += head + b1
+                    if b0 & 0x0F == 8:
+                        self.closed_by_server = True
+                        return self.frames
+                    if b0 & 0x0F == 1:
+                        self.frames += 1
+                self.last = time.perf_counter()
+        except ConnectionError:
             pass
         return self.frames
 
