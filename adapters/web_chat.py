@@ -168,7 +168,13 @@ def build_web_router(service: ChatService, hub: Hub) -> APIRouter:
             await ws.send_json(error_frame(problem, utcnow(), "rejected"))
             await ws.close(CLOSE_POLICY)
             return
-        conn = Connection(ws, nickname, room, stream=stream.lower() in ("1", "true", "yes"))
+        conn = Connection(
+            ws,
+            nickname,
+            room,
+            stream=stream.lower() in ("1", "true", "yes"),
+            queue_size=hub.queue_size,
+        )
         hub.join(conn)
         target = WebRoomTarget(hub, room)
         guard = FloodGuard()

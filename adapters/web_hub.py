@@ -12,7 +12,7 @@ import contextlib
 import json
 import logging
 from collections import defaultdict
-from typing import Any
+from typing import Any, Protocol
 
 from starlette.websockets import WebSocket
 
@@ -24,12 +24,20 @@ CLOSE_GOING_AWAY = 1001
 
 
 class Connection:
-    def __init__(self, ws: WebSocket, nickname: str, room: str, *, stream: bool):
+    def __init__(
+        self,
+        ws: WebSocket,
+        nickname: str,
+        room: str,
+        *,
+        stream: bool,
+        queue_size: int = SEND_QUEUE_SIZE,
+    ):
         self.ws = ws
         self.nickname = nickname
         self.room = room
         self.stream = stream  # opted in to delta and typing frames
-        self.queue: asyncio.Queue[str | None] = asyncio.Queue(SEND_QUEUE_SIZE)
+        self.queue: asyncio.Queue[str | None] = asyncio.Queue(queue_size)
         self.closed = False
         self.close_code = 1000
         self.writer: asyncio.Task[None] | None = None
@@ -73,9 +81,17 @@ class Connection:
             self.queue.put_nowait(None)
 
 
+class Relay(Protocol):
+    """Carries room frames to the other processes (adapters/web_relay.py, over Redis)."""
+
+    def publish(self, room: str, data: str, streaming_only: bool) -> None: ...
+
+
 class Hub:
-    def __init__(self) -> None:
+    def __init__(self, queue_size: int = SEND_QUEUE_SIZE) -> None:
         self.rooms: dict[str, set[Connection]] = defaultdict(set)
+        self.queue_size = queue_size
+        self.relay: Relay | None = None  # set when several processes share rooms
 
     def join(self, conn: Connection) -> None:
         conn.writer = asyncio.create_task(conn.run_writer())
@@ -98,6 +114,12 @@ class Hub:
 
     def broadcast(self, room: str, frame: dict[str, Any], *, streaming_only: bool = False) -> None:
         data = self.encode(frame)
+        self.deliver(room, data, streaming_only=streaming_only)
+        if self.relay is not None:
+            self.relay.publish(room, data, streaming_only)
+
+    def deliver(self, room: str, data: str, *, streaming_only: bool = False) -> None:
+        """Put an encoded frame on the queue of every local connection in the room."""
         for conn in list(self.rooms.get(room, ())):
             if streaming_only and not conn.stream:
                 continue
@@ -106,7 +128,7 @@ class Hub:
                     "disconnecting %s in %s: it stopped reading (%d frames queued)",
                     conn.nickname,
                     room,
-                    SEND_QUEUE_SIZE,
+                    self.queue_size,
                 )
                 conn.close(CLOSE_TOO_SLOW)
                 self.leave(conn)
@@ -120,3 +142,10 @@ class Hub:
         for members in list(self.rooms.values()):
             for conn in list(members):
                 conn.close(code)
+
+    async def close_all_and_wait(self, code: int = CLOSE_GOING_AWAY, timeout: float = 5.0) -> None:
+        """Close every connection after what is queued for it, and wait for the close frames."""
+        writers = [c.writer for m in self.rooms.values() for c in m if c.writer is not None]
+        self.close_all(code)
+        if writers:
+            await asyncio.wait(writers, timeout=timeout)

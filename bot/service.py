@@ -18,6 +18,7 @@ from bot.context import ChatTurn, ModelRequest, select_history
 from bot.delivery import Delivery, ReplyTarget, typing_of
 from bot.errors import USER_LINES, ErrorKind, ProviderError
 from bot.memory import Memory, MemoryUnavailable
+from bot.metrics import NO_METRICS, Metrics, TimedProvider
 from bot.moderation import REFUSAL, Moderator
 from bot.personas import Persona
 from bot.providers.base import ModelReply, Provider
@@ -53,6 +54,7 @@ class ChatService:
         edit_interval: float = 1.0,
         rules: ChatRules | None = None,
         moderator: Moderator | None = None,
+        metrics: Metrics = NO_METRICS,
     ):
         self.memory = memory
         # Providers by name ("openai", "openai-responses", "gemini"): a persona picks one.
@@ -67,6 +69,7 @@ class ChatService:
         self._auth_logged = False
         self.rules = rules or ChatRules()  # per-channel personas, command permissions
         self.moderator = moderator  # None: moderation off
+        self.metrics = metrics
 
     # -- inbound ---------------------------------------------------------------------------
 
@@ -103,8 +106,10 @@ class ChatService:
         stored = await self.memory.add(_as_new(message, flagged))
         if stored is None:
             return Received(stored=None, addressed=addressed, duplicate=True)
+        self.metrics.message_received(message.platform)
         if addressed is None:
             return Received(stored=stored)
+        self.metrics.turn_started(message.platform)
         task = asyncio.create_task(self._answer(stored, addressed, target, message))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -149,14 +154,17 @@ class ChatService:
                     reply = await self._call_model(asked, persona, delivery, prepared)
             except ProviderError as err:
                 self._log_provider_error(err)
+                self.metrics.turn_failed(asked.platform, err.kind.value)
                 await delivery.fail(err.user_line, err.kind)
                 return
             except MemoryUnavailable:
                 log.warning("memory unavailable while answering in %s", asked.channel)
+                self.metrics.turn_failed(asked.platform, ErrorKind.STORAGE.value)
                 await delivery.fail(USER_LINES[ErrorKind.STORAGE], ErrorKind.STORAGE)
                 return
             except Exception:
                 log.exception("unexpected failure answering in %s", asked.channel)
+                self.metrics.turn_failed(asked.platform, ErrorKind.SERVER.value)
                 await delivery.fail(USER_LINES[ErrorKind.SERVER], ErrorKind.SERVER)
                 return
             stored = await self._store_reply(asked, persona, reply)
@@ -222,12 +230,13 @@ class ChatService:
             up_to_id=asked.id,
         )
         history = [m for m in history if not m.flagged and not self._is_command(m)]
-        provider = self.provider_for(persona.model.provider)
+        raw_provider = self.provider_for(persona.model.provider)
         chain = (
             await load_chain(self.memory, state, asked, persona)
-            if chain_eligible(provider, persona)
+            if chain_eligible(raw_provider, persona)
             else None
         )
+        provider = TimedProvider(raw_provider, self.metrics)
         count = counter_for(persona.model.model)
         window = context_window(persona.model.model, persona.model.context_window)
         budget = min(

@@ -15,6 +15,8 @@ from adapters.web_hub import Hub
 from bot.providers.base import Provider
 from bot.service import ChatService
 from chatbot.config import AppSettings
+from chatbot.metrics import PrometheusMetrics
+from chatbot.operations import GracefulStop, build_ops_router, start_relay
 from chatbot.providers import (
     ProviderSet,
     build_moderator,
@@ -46,13 +48,15 @@ def create_app(
     *,
     providers: dict[str, Provider] | None = None,
     store: SQLStore | None = None,
+    hub: Hub | None = None,
 ) -> FastAPI:
-    """`providers` and `store` replace what settings would build (tests, embedding)."""
+    """`providers`, `store` and `hub` replace what settings would build (tests, embedding)."""
     check_provider_name(settings.bot.model.provider)
     store = store or SQLStore.from_url(settings.database_url)
     personas = build_personas(settings.tags, settings.bot)
     check_tag_providers(settings)
     rules = build_rules(settings.tags)
+    metrics = PrometheusMetrics()
     service = ChatService(
         store,
         ProviderSet(settings, providers),
@@ -60,27 +64,32 @@ def create_app(
         personas,
         rules=rules,
         moderator=build_moderator(settings) if rules.moderation else None,
+        metrics=metrics,
     )
-    hub = Hub()
+    hub = hub or Hub()
+    metrics.watch_clients("web", hub.count)
+    stop = GracefulStop(service, hub, DRAIN_SECONDS)
     slack = build_slack(service, settings)
     # Discord: the gateway client runs as a background task of this app when a token is set.
     discord_bot = DiscordBot(service, settings.discord) if settings.discord.token else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await store.create_schema()
+        await store.create_schema()  # Alembic: upgrade to the newest revision, or refuse
         log.info("memory ready at %s", store.engine.url.render_as_string(hide_password=True))
+        relay = await start_relay(settings.redis_url, hub)
         if slack is not None:
             await slack.start()
         if discord_bot is not None:
             discord_bot.start()
         yield
-        await service.drain(DRAIN_SECONDS)  # answers in flight still reach Slack and Discord
+        await stop.run()  # answers in flight still reach the web, Slack and Discord
         if slack is not None:
             await slack.stop()
         if discord_bot is not None:
             await discord_bot.close()
-        hub.close_all()
+        if relay is not None:
+            await relay.stop()
         await store.close()
 
     app = FastAPI(title="chatbot", lifespan=lifespan)
@@ -88,7 +97,10 @@ def create_app(
     app.state.hub = hub
     app.state.store = store
     app.state.discord = discord_bot
+    app.state.metrics = metrics
+    app.state.graceful_stop = stop
     app.include_router(build_web_router(service, hub))
+    app.include_router(build_ops_router(metrics))
     if slack is not None:
         app.state.slack = slack
         app.include_router(slack.router())

@@ -17,12 +17,15 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from chatbot.app import create_app
+    from chatbot.operations import GracefulServer
 
     settings = AppSettings.from_env()
     app = create_app(settings)
-    uvicorn.run(
+    config = uvicorn.Config(
         app, host=args.host, port=args.port, log_level=args.log_level.lower(), ws_max_size=64 * 1024
     )
+    # SIGTERM: stop accepting, finish answers in flight, close WebSockets with 1001.
+    GracefulServer(config, app.state.graceful_stop.run).run()
     return 0
 
 
@@ -42,6 +45,32 @@ def _check_slack(settings: AppSettings) -> None:
             "slack:     off: SLACK_BOT_TOKEN is set, but neither SLACK_SIGNING_SECRET (HTTP) "
             "nor SLACK_APP_TOKEN (Socket Mode)"
         )
+
+
+def _db(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from memory.migrate import SchemaError, current, head, upgrade
+    from memory.store import make_engine
+
+    settings = AppSettings.from_env()
+
+    async def run() -> int:
+        engine = make_engine(settings.database_url)
+        try:
+            if args.action == "upgrade":
+                before, after = await upgrade(engine)
+                print(f"schema: {before or 'empty'} -> {after}")
+            else:
+                print(f"schema: {await current(engine) or 'empty'} (newest: {head()})")
+        except SchemaError as exc:
+            print(f"chatbot: {exc}", file=sys.stderr)
+            return 2
+        finally:
+            await engine.dispose()
+        return 0
+
+    return asyncio.run(run())
 
 
 def _check(_: argparse.Namespace) -> int:
@@ -90,6 +119,9 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--host", default=os.environ.get("CHATBOT_HOST", "127.0.0.1"))
     serve.add_argument("--port", type=int, default=int(os.environ.get("CHATBOT_PORT", "8000")))
     serve.set_defaults(func=_serve)
+    db = sub.add_parser("db", help="database schema: `upgrade` to the newest, or show `current`")
+    db.add_argument("action", choices=["upgrade", "current"])
+    db.set_defaults(func=_db)
     check = sub.add_parser("check", help="say what is configured and what is missing")
     check.set_defaults(func=_check)
     args = parser.parse_args(argv)

@@ -55,6 +55,7 @@ class AppSettings:
     gemini_api_key: str | None = None
     gemini_base_url: str | None = None
     discord: DiscordSettings = field(default_factory=DiscordSettings)
+    redis_url: str | None = None  # set: room fan-out across processes over Redis
     secrets: dict[str, str] = field(default_factory=dict, repr=False)
     # Tags, per-channel settings, commands, moderation: the TOML file in CHATBOT_CONFIG.
     tags: FileConfig = field(default_factory=lambda: load_config(None))
@@ -94,6 +95,7 @@ class AppSettings:
             gemini_api_key=env.get("GEMINI_API_KEY") or env.get("GOOGLE_API_KEY") or None,
             gemini_base_url=env.get("GOOGLE_GEMINI_BASE_URL") or None,
             discord=discord_from_env(env),
+            redis_url=env.get("CHATBOT_REDIS_URL", "").strip() or None,
             secrets={k: env[k] for k in SECRET_NAMES if env.get(k)},
             tags=_tags_config(env),
             slack=SlackSettings.from_env(env),

@@ -11,7 +11,6 @@ from typing import TypeVar
 from sqlalchemy import delete, event, func, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-from sqlmodel import SQLModel
 
 from bot.memory import MemoryUnavailable
 from bot.types import ChannelKey, ChannelState, NewMessage, StoredMessage, Usage, UsageTotal
@@ -87,8 +86,12 @@ class SQLStore:
         return cls(make_engine(url))
 
     async def create_schema(self) -> None:
-        async with self.engine.begin() as conn:
-            await conn.run_sync(SQLModel.metadata.create_all)
+        """Create or upgrade the schema with the Alembic migrations (memory/migrate.py)."""
+        from memory.migrate import upgrade
+
+        before, after = await upgrade(self.engine)
+        if before != after:
+            log.info("database schema upgraded from %s to %s", before or "nothing", after)
 
     async def close(self) -> None:
         await self.engine.dispose()

@@ -13,6 +13,8 @@ from tests.stubs.provider_server import ProviderServer
 
 # Tests never use a developer's real credentials or tiktoken downloads.
 for _name in list(os.environ):
+    if _name.startswith("CHATBOT_TEST_"):
+        continue  # test infrastructure (scripts/ci/*), not settings
     if _name.startswith(("OPENAI_", "GEMINI_", "GOOGLE_", "SLACK_", "DISCORD_", "CHATBOT_")):
         del os.environ[_name]
 os.environ["TIKTOKEN_CACHE_DIR"] = ""  # would mean "download every time": our code must not try

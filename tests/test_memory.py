@@ -1,0 +1,128 @@
+"""SQLStore on SQLite and on a real PostgreSQL server: the same behaviour from both."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from bot.types import NewMessage, Usage
+from memory.store import SQLStore
+from tests.databases import ENGINES, fresh_database
+
+KST = timezone(timedelta(hours=9))
+
+
+@pytest.fixture(params=ENGINES)
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[SQLStore]:
+    async with fresh_database(request.param, tmp_path) as url:
+        s = SQLStore.from_url(url)
+        await s.create_schema()
+        yield s
+        await s.close()
+
+
+def msg(channel: str, text_: str, **kw: object) -> NewMessage:
+    base: dict[str, object] = {
+        "channel": channel,
+        "platform": "web",
+        "role": "user",
+        "author_id": "web:a",
+        "author_name": "a",
+        "text": text_,
+        "created_at": datetime(2026, 3, 1, 12, 0, tzinfo=UTC),
+    }
+    base.update(kw)
+    return NewMessage(**base)  # type: ignore[arg-type]
+
+
+async def test_add_returns_ids_in_order_and_keeps_every_field(store: SQLStore) -> None:
+    usage = Usage(input_tokens=11, output_tokens=7, total_tokens=18, model="m", provider="p")
+    a = await store.add(msg("web:r", "첫 메시지"))
+    b = await store.add(
+        msg("web:r", "answer", role="assistant", tag="chatbot", usage=usage, flagged=True)
+    )
+    assert a is not None and b is not None and b.id > a.id
+    assert a.text == "첫 메시지" and a.usage is None and not a.flagged
+    assert b.usage == usage and b.tag == "chatbot" and b.flagged and b.role == "assistant"
+
+
+async def test_recent_is_per_channel_newest_n_oldest_first(store: SQLStore) -> None:
+    ids = []
+    for i in range(10):
+        m = await store.add(msg("web:a", f"a{i}"))
+        await store.add(msg("web:b", f"b{i}"))
+        assert m is not None
+        ids.append(m.id)
+    got = await store.recent("web:a", 3)
+    assert [m.text for m in got] == ["a7", "a8", "a9"]
+    between = await store.recent("web:a", 100, after_id=ids[2], up_to_id=ids[5])
+    assert [m.text for m in between] == ["a3", "a4", "a5"]
+    assert await store.recent("web:none", 5) == []
+
+
+async def test_duplicate_platform_message_is_refused(store: SQLStore) -> None:
+    first = await store.add(msg("slack:T:C", "hi", platform="slack", platform_message_id="1.23"))
+    again = await store.add(msg("slack:T:C", "hi", platform="slack", platform_message_id="1.23"))
+    other_platform = await store.add(
+        msg("discord:1:2", "hi", platform="discord", platform_message_id="1.23")
+    )
+    no_id_1 = await store.add(msg("web:r", "x"))
+    no_id_2 = await store.add(msg("web:r", "x"))
+    assert first is not None and again is None and other_platform is not None
+    assert no_id_1 is not None and no_id_2 is not None  # NULL ids never collide
+    assert len(await store.recent("slack:T:C", 10)) == 1
+
+
+async def test_state_chain_and_reset(store: SQLStore) -> None:
+    fresh = await store.state("web:r")
+    assert (fresh.response_id, fresh.response_message_id, fresh.reset_after_id) == (None, None, 0)
+    await store.save_chain("web:r", "resp_1", 41)
+    await store.save_chain("web:r", "resp_2", 42)
+    s = await store.state("web:r")
+    assert (s.response_id, s.response_message_id) == ("resp_2", 42)
+    await store.reset("web:r", 42)
+    s = await store.state("web:r")
+    assert (s.response_id, s.response_message_id, s.reset_after_id) == (None, None, 42)
+    assert (await store.state("web:other")).reset_after_id == 0  # nothing crosses keys
+
+
+async def test_times_come_back_as_the_same_instant_in_utc(store: SQLStore) -> None:
+    said = datetime(2026, 3, 1, 21, 30, 15, 123456, tzinfo=KST)
+    stored = await store.add(msg("web:tz", "시간", created_at=said))
+    assert stored is not None
+    (back,) = await store.recent("web:tz", 1)
+    for value in (stored.created_at, back.created_at):
+        assert value.tzinfo is not None and value.utcoffset() == timedelta(0)
+        assert value == said
+        assert value.hour == 12  # 21:30 KST is 12:30 UTC
+
+
+async def test_recent_reads_the_channel_index(store: SQLStore) -> None:
+    for i in range(50):
+        await store.add(msg(f"web:{i % 5}", f"m{i}"))
+    async with store.engine.connect() as conn:
+        if conn.dialect.name == "sqlite":
+            rows = await conn.execute(
+                text(
+                    "EXPLAIN QUERY PLAN SELECT * FROM messages WHERE channel = 'web:1' "
+                    "AND id > 0 ORDER BY id DESC LIMIT 40"
+                )
+            )
+            plan = " ".join(str(r[-1]) for r in rows)
+        else:
+            # A 50-row table is cheaper to scan; forbid that to see whether the index serves.
+            await conn.execute(text("SET enable_seqscan = off"))
+            await conn.execute(text("ANALYZE messages"))
+            rows = await conn.execute(
+                text(
+                    "EXPLAIN SELECT * FROM messages WHERE channel = 'web:1' "
+                    "AND id > 0 ORDER BY id DESC LIMIT 40"
+                )
+            )
+            plan = " ".join(str(r[0]) for r in rows)
+    assert "ix_messages_channel_id" in plan, plan
+    assert "TEMP B-TREE" not in plan.upper() and "Sort" not in plan  # the index gives the order

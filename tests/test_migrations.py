@@ -1,0 +1,98 @@
+"""Alembic: a fresh database, one made by the first release (create_all), and one from the future."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import func, select, text
+from sqlmodel import SQLModel
+
+from bot.types import NewMessage
+from memory.migrate import SchemaError, current, head, upgrade
+from memory.models import MessageRow
+from memory.store import SQLStore, make_engine
+from tests.databases import ENGINES, fresh_database
+
+
+def _diff(conn: object) -> list[object]:
+    return compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("kind", ENGINES)
+async def test_fresh_database_gets_the_models_schema(kind: str, tmp_path: Path) -> None:
+    async with fresh_database(kind, tmp_path) as url:
+        store = SQLStore.from_url(url)
+        await store.create_schema()
+        await store.create_schema()  # at every start: idempotent
+        assert await current(store.engine) == head()
+        async with store.engine.connect() as conn:
+            assert await conn.run_sync(_diff) == []  # the migrations build what the models say
+        await store.close()
+
+
+def _db_upgrade(url: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "CHATBOT_DATABASE_URL": url}
+    return subprocess.run(
+        [sys.executable, "-m", "chatbot.cli", "db", "upgrade"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.mark.parametrize("kind", ENGINES)
+async def test_database_from_the_first_release_upgrades_without_losing_a_row(
+    kind: str, tmp_path: Path
+) -> None:
+    async with fresh_database(kind, tmp_path) as url:
+        # The first release created its tables with create_all and had no alembic_version.
+        engine = make_engine(url)
+        async with engine.begin() as conn:
+            await conn.run_sync(SQLModel.metadata.create_all)
+        old = SQLStore(engine)
+        for i in range(120):
+            await old.add(
+                NewMessage(
+                    channel=f"web:{i % 3}",
+                    platform="web",
+                    role="user",
+                    author_id="web:a",
+                    author_name="a",
+                    text=f"message {i}",
+                    created_at=datetime(2026, 1, 1, tzinfo=UTC),
+                )
+            )
+        await old.save_chain("web:0", "resp_x", 7)
+        await engine.dispose()
+
+        done = await asyncio.to_thread(_db_upgrade, url)
+        assert done.returncode == 0, done.stderr
+        assert f"-> {head()}" in done.stdout
+
+        store = SQLStore.from_url(url)
+        assert await current(store.engine) == head()
+        async with store.engine.connect() as conn:
+            count = (await conn.execute(select(func.count()).select_from(MessageRow))).scalar()
+        assert count == 120
+        assert [m.text for m in await store.recent("web:0", 2)] == ["message 114", "message 117"]
+        assert (await store.state("web:0")).response_id == "resp_x"
+        await store.close()
+
+
+async def test_a_database_from_a_newer_release_is_refused(tmp_path: Path) -> None:
+    store = SQLStore.from_url(f"sqlite+aiosqlite:///{tmp_path / 'new.db'}")
+    await store.create_schema()
+    async with store.engine.begin() as conn:
+        await conn.execute(text("UPDATE alembic_version SET version_num = '9999_future'"))
+    with pytest.raises(SchemaError, match="newer release"):
+        await upgrade(store.engine)
+    await store.close()
