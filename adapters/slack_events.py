@@ -58,14 +58,26 @@ def is_self(event: dict[str, Any], me: BotIdentity) -> bool:
 
 
 def normalise(text: str, me: BotIdentity, tag: str) -> str:
-    """`<@BOT>` becomes `@<tag>` wherever it is; other mentions stay Slack's (they are text)."""
+    """`<@BOT>` becomes `@<tag>` wherever it is; other mentions stay Slack's (they are text).
+
+    A mention anywhere addresses the bot (Slack sends it as `app_mention`), so when it is not at
+    the start the tag is put in front, as the Discord adapter does: "thanks @bot!" is answered.
+    """
     if not me.user_id:
         return text.strip()
+    mentioned = False
 
     def swap(m: re.Match[str]) -> str:
-        return f"@{tag}" if m.group(1) == me.user_id else m.group(0)
+        nonlocal mentioned
+        if m.group(1) != me.user_id:
+            return m.group(0)
+        mentioned = True
+        return f"@{tag}"
 
-    return _USER_MENTION.sub(swap, text).strip()
+    out = _USER_MENTION.sub(swap, text).strip()
+    if mentioned and not out.lower().startswith(f"@{tag}"):
+        out = f"@{tag} {out}"
+    return out
 
 
 def ts_time(ts: str | None) -> datetime:

@@ -43,7 +43,9 @@ def test_markdown_for_streams_is_defused_but_otherwise_untouched() -> None:
 def test_bot_mention_becomes_the_tag_others_stay() -> None:
     me = BotIdentity(user_id="U0BOT", bot_id="B0BOT")
     assert normalise("<@U0BOT> hi <@U0ALICE>", me, "chatbot") == "@chatbot hi <@U0ALICE>"
-    assert normalise("thanks <@U0BOT|chatbot>!", me, "chatbot") == "thanks @chatbot!"
+    # a mention later in the message addresses the bot too: the tag goes in front
+    assert normalise("thanks <@U0BOT|chatbot>!", me, "chatbot") == "@chatbot thanks @chatbot!"
+    assert normalise("hi <@U0ALICE>", me, "chatbot") == "hi <@U0ALICE>"
 
 
 def test_slack_settings_need_a_token_and_a_transport() -> None:
