@@ -61,7 +61,10 @@ def _to_stored(row: object) -> StoredMessage:
 
 def make_engine(url: str) -> AsyncEngine:
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, connect_args={"timeout": 30})
+        # Readers never wait in WAL mode: enough connections that a burst of turns rarely queues.
+        engine = create_async_engine(
+            url, connect_args={"timeout": 30}, pool_size=20, max_overflow=20
+        )
 
         @event.listens_for(engine.sync_engine, "connect")
         def _pragmas(dbapi_conn: object, _: object) -> None:
@@ -85,6 +88,8 @@ class SQLStore:
         # sleeps in its busy handler (up to 100 ms a try). Queueing our own writes here instead
         # keeps a burst of turns from sleeping there. PostgreSQL needs no such thing.
         self._write_lock = asyncio.Lock() if engine.dialect.name == "sqlite" else None
+        self._pending: list[tuple[dict[str, object], asyncio.Future[StoredMessage | None]]] = []
+        self._flusher: asyncio.Task[None] | None = None
 
     def _writing(self) -> contextlib.AbstractAsyncContextManager[object]:
         return self._write_lock or contextlib.nullcontext()
@@ -137,6 +142,11 @@ class SQLStore:
             "flagged": message.flagged,
         }
 
+        if self._write_lock is not None:
+            return await self._add_batched(values)
+        return await self._add_one(values)
+
+    async def _add_one(self, values: dict[str, object]) -> StoredMessage | None:
         async def op() -> StoredMessage:
             async with self._writing(), self.engine.begin() as conn:
                 result = await conn.execute(insert(_table).values(**values).returning(*_c))
@@ -146,6 +156,44 @@ class SQLStore:
             return await self._retrying(op)
         except IntegrityError:
             return None  # (platform, platform_message_id) already stored: a duplicate delivery
+
+    # SQLite group commit: messages that arrive while a write is in progress are inserted
+    # together, in one statement and one transaction, by a single flusher task. A burst of 100
+    # turns then costs a few commits instead of 200 serialised ones.
+
+    async def _add_batched(self, values: dict[str, object]) -> StoredMessage | None:
+        future: asyncio.Future[StoredMessage | None] = asyncio.get_running_loop().create_future()
+        self._pending.append((values, future))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush())
+        return await future
+
+    async def _flush(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending, []
+            try:
+                rows = await self._retrying(lambda b=batch: self._insert_many([v for v, _ in b]))
+            except IntegrityError:
+                # A duplicate somewhere in the batch: find it by inserting one at a time.
+                for values, future in batch:
+                    try:
+                        _settle(future, result=await self._add_one(values))
+                    except Exception as exc:
+                        _settle(future, error=exc)
+                continue
+            except Exception as exc:
+                for _, future in batch:
+                    _settle(future, error=exc)
+                continue
+            for (_, future), row in zip(batch, rows, strict=True):
+                _settle(future, result=row)
+
+    async def _insert_many(self, rows: list[dict[str, object]]) -> list[StoredMessage]:
+        async with self._writing(), self.engine.begin() as conn:
+            result = await conn.execute(
+                insert(_table).returning(*_c, sort_by_parameter_order=True), rows
+            )
+            return [_to_stored(r) for r in result.all()]
 
     async def recent(
         self,
@@ -255,3 +303,17 @@ class SQLStore:
             ]
 
         return await self._retrying(op)
+
+
+def _settle(
+    future: asyncio.Future[StoredMessage | None],
+    *,
+    result: StoredMessage | None = None,
+    error: BaseException | None = None,
+) -> None:
+    if future.done():  # the caller stopped waiting (cancelled)
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
