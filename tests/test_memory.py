@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -75,6 +76,22 @@ async def test_duplicate_platform_message_is_refused(store: SQLStore) -> None:
     assert first is not None and again is None and other_platform is not None
     assert no_id_1 is not None and no_id_2 is not None  # NULL ids never collide
     assert len(await store.recent("slack:T:C", 10)) == 1
+
+
+async def test_a_burst_of_concurrent_adds_with_a_duplicate(store: SQLStore) -> None:
+    """Many writers at once (SQLite groups them into one commit): each gets its own row, and
+    the one duplicate delivery in the burst is refused without failing the others."""
+    burst = [
+        msg("slack:T:C", f"m{i}", platform="slack", platform_message_id=f"{i}.0") for i in range(20)
+    ]
+    burst.insert(10, msg("slack:T:C", "again", platform="slack", platform_message_id="3.0"))
+    results = await asyncio.gather(*(store.add(m) for m in burst))
+    # whichever of the two deliveries of "3.0" came first is kept; the other is refused
+    assert [results[3] is None, results[10] is None].count(True) == 1
+    stored = [r for r in results if r is not None]
+    assert len(stored) == 20 and len({r.id for r in stored}) == 20
+    rows = await store.recent("slack:T:C", 100)
+    assert sorted(r.platform_message_id for r in rows) == sorted(f"{i}.0" for i in range(20))
 
 
 async def test_state_chain_and_reset(store: SQLStore) -> None:
