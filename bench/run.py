@@ -30,14 +30,10 @@ import asyncpg
 import httpx
 from sqlalchemy.engine import make_url
 
-from bench.turn_cost import ROOM, InstantModel, NullTarget
+from bench.turn_cost import ROOM, time_turns
 from bench.turn_cost import measure as turn_cost_sqlite
 from bench.wsraw import RawWS, stalled_socket
-from bot.personas import default_persona
 from bot.providers.openai_chat import build_openai_client
-from bot.service import ChatService
-from bot.settings import BotSettings
-from bot.types import Author, IncomingMessage
 from memory.store import SQLStore
 from tests.servers import free_port
 from tests.stubs.model_server import ModelServer, Reply
@@ -321,20 +317,7 @@ async def turn_cost_postgres(base: str, rows: int, turns: int) -> list[float]:
     try:
         await store.create_schema()
         await fill_postgres(url, rows)
-        settings = BotSettings()
-        persona = default_persona(settings)
-        provider = InstantModel()
-        service = ChatService(store, lambda _: provider, settings, {persona.name: persona})
-        target = NullTarget()
-        times: list[float] = []
-        for i in range(turns):
-            msg = IncomingMessage("web", ROOM, None, Author("u", "u"), f"@chatbot question {i}")
-            t0 = time.perf_counter()
-            received = await service.receive(msg, target)
-            assert received.answer is not None
-            await received.answer
-            times.append(time.perf_counter() - t0)
-        return times
+        return await time_turns(store, turns)
     finally:
         await store.close()
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -70,6 +70,14 @@ async def measure(rows: int, turns: int, workdir: str) -> list[float]:
     store = SQLStore.from_url(f"sqlite+aiosqlite:///{path}")
     await store.create_schema()
     await asyncio.to_thread(fill, path, rows)
+    try:
+        return await time_turns(store, turns)
+    finally:
+        await store.close()
+
+
+async def time_turns(store: SQLStore, turns: int) -> list[float]:
+    """Seconds per addressed turn, one after another, through the real core and `store`."""
     settings = BotSettings()
     persona = default_persona(settings)
     provider = InstantModel()
@@ -83,7 +91,6 @@ async def measure(rows: int, turns: int, workdir: str) -> list[float]:
         assert received.answer is not None
         await received.answer
         times.append(time.perf_counter() - t0)
-    await store.close()
     return times
 
 
