@@ -33,7 +33,6 @@ from sqlalchemy.engine import make_url
 from bench.turn_cost import ROOM, time_turns
 from bench.turn_cost import measure as turn_cost_sqlite
 from bench.wsraw import RawWS, stalled_socket
-from bot.providers.openai_chat import build_openai_client
 from memory.store import SQLStore
 from tests.servers import free_port
 from tests.stubs.model_server import ModelServer, Reply
@@ -165,26 +164,17 @@ async def bench_fanout(tmp: Path, args: argparse.Namespace) -> list[Row]:
 
 
 async def bare_sdk_calls(model_url: str, n: int) -> float:
-    """The floor under `n` turns at once: `n` streamed calls through the openai SDK alone, no
-    chatbot, from one process (this one), against the same stub model."""
-    client = build_openai_client("sk-bench", model_url, 30)
-
-    async def call() -> None:
-        stream = await client.chat.completions.create(
-            model="gpt-4.1",
-            messages=[{"role": "user", "content": "u: @chatbot how are you?"}],
-            stream=True,
-            stream_options={"include_usage": True},
-        )
-        async for _ in stream:
-            pass
-
-    await call()  # warm up the connection pool
-    t0 = time.perf_counter()
-    await asyncio.gather(*(call() for _ in range(n)))
-    wall = time.perf_counter() - t0
-    await client.close()
-    return wall
+    """`n` streamed calls through the bare openai SDK, from a process of their own (bench/sdk_floor.py)."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bench.sdk_floor",
+        model_url,
+        str(n),
+        stdout=asyncio.subprocess.PIPE,
+    )
+    out, _ = await proc.communicate()
+    return float(out.decode().strip())
 
 
 async def bench_turns(tmp: Path, args: argparse.Namespace) -> list[Row]:
