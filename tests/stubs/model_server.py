@@ -140,14 +140,24 @@ class ModelServer:
             return web.Response(status=504)
         return None
 
-    async def _chat(self, request: web.Request) -> web.StreamResponse:
+    async def _begin(
+        self, request: web.Request
+    ) -> tuple[dict[str, Any], Reply | web.StreamResponse]:
+        """Record the request and pick its behaviour: a Reply (after its delay) to build, or
+        the finished response for an error, garbage or silence."""
         body = await self._record(request)
         behaviour = self._next(body)
         early = await self._common(behaviour)
         if early is not None:
-            return early
+            return body, early
         assert isinstance(behaviour, Reply)
         await asyncio.sleep(behaviour.delay)
+        return body, behaviour
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
+        body, behaviour = await self._begin(request)
+        if not isinstance(behaviour, Reply):
+            return behaviour
         model = body.get("model", "stub")
         prompt, completion = behaviour.usage
         usage = {

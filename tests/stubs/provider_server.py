@@ -55,13 +55,9 @@ class ProviderServer(ModelServer):
     # -- Responses API -----------------------------------------------------------------------
 
     async def _responses(self, request: web.Request) -> web.StreamResponse:
-        body = await self._record(request)
-        behaviour = self._next(body)
-        early = await self._common(behaviour)
-        if early is not None:
-            return early
-        assert isinstance(behaviour, Reply)
-        await asyncio.sleep(behaviour.delay)
+        body, behaviour = await self._begin(request)
+        if not isinstance(behaviour, Reply):
+            return behaviour
         rid = f"resp_{len(self.response_ids) + 1}"
         self.response_ids.append(rid)
         prompt, completion = behaviour.usage
