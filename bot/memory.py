@@ -40,6 +40,13 @@ class Memory(Protocol):
         """The channel's state; a default one for a channel never seen."""
         ...
 
+    async def context(
+        self, channel: ChannelKey, limit: int, *, up_to_id: int
+    ) -> tuple[ChannelState, list[StoredMessage]]:
+        """`state(channel)` and `recent(channel, limit, after_id=<its reset point>,
+        up_to_id=up_to_id)`, read together: what every turn needs, in one trip."""
+        ...
+
     async def save_chain(
         self, channel: ChannelKey, response_id: str | None, message_id: int | None
     ) -> None:

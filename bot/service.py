@@ -222,12 +222,8 @@ class ChatService:
     ) -> ModelReply:
         if prepared is None:
             prepared = Prepared(persona.system_prompt, persona.max_history_turns)
-        state = await self.memory.state(asked.channel)
-        history = await self.memory.recent(
-            asked.channel,
-            prepared.history_turns,
-            after_id=state.reset_after_id,
-            up_to_id=asked.id,
+        state, history = await self.memory.context(
+            asked.channel, prepared.history_turns, up_to_id=asked.id
         )
         history = [m for m in history if not m.flagged and not self._is_command(m)]
         raw_provider = self.provider_for(persona.model.provider)

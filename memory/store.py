@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TypeVar
 
-from sqlalchemy import delete, event, func, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, event, func, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from bot.memory import MemoryUnavailable
 from bot.types import ChannelKey, ChannelState, NewMessage, StoredMessage, Usage, UsageTotal
+from memory.database import AsyncConnections, Database, Op, SQLiteThreads, sqlite_pragmas
 from memory.models import ChannelRow, MessageRow
 
 log = logging.getLogger(__name__)
@@ -59,44 +59,58 @@ def _to_stored(row: object) -> StoredMessage:
     )
 
 
-def make_engine(url: str) -> AsyncEngine:
+def make_engine(url: str, *, busy_timeout: float = 30.0) -> AsyncEngine:
+    """The async engine: migrations on both engines, and every query on PostgreSQL."""
     if url.startswith("sqlite"):
-        # Readers never wait in WAL mode: enough connections that a burst of turns rarely queues.
-        engine = create_async_engine(
-            url, connect_args={"timeout": 30}, pool_size=20, max_overflow=20
-        )
-
-        @event.listens_for(engine.sync_engine, "connect")
-        def _pragmas(dbapi_conn: object, _: object) -> None:
-            cur = dbapi_conn.cursor()  # type: ignore[attr-defined]
-            cur.execute("PRAGMA journal_mode=WAL")  # readers never wait for the writer
-            cur.execute("PRAGMA synchronous=NORMAL")
-            cur.close()
-
+        engine = create_async_engine(url, connect_args={"timeout": busy_timeout})
+        event.listen(engine.sync_engine, "connect", sqlite_pragmas)
         return engine
     return create_async_engine(url, pool_pre_ping=True)
 
 
 class SQLStore:
-    """Implements bot.memory.Memory. Transient database errors are retried briefly."""
+    """Implements bot.memory.Memory. Transient database errors are retried briefly.
 
-    def __init__(self, engine: AsyncEngine, *, retries: int = 3, backoff: float = 0.2):
+    Every operation is a plain function of a connection, run by memory/database.py: on a
+    small thread pool for SQLite, on the async engine for PostgreSQL.
+    """
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        retries: int = 3,
+        backoff: float = 0.2,
+        busy_timeout: float = 30.0,
+    ):
         self.engine = engine
         self.retries = retries
         self.backoff = backoff
-        # SQLite has one writer at a time, and a connection that finds the database locked
-        # sleeps in its busy handler (up to 100 ms a try). Queueing our own writes here instead
-        # keeps a burst of turns from sleeping there. PostgreSQL needs no such thing.
-        self._write_lock = asyncio.Lock() if engine.dialect.name == "sqlite" else None
+        self._sqlite = engine.dialect.name == "sqlite"
+        self._db: Database = (
+            SQLiteThreads(engine.url, busy_timeout=busy_timeout)
+            if self._sqlite
+            else AsyncConnections(engine)
+        )
         self._pending: list[tuple[dict[str, object], asyncio.Future[StoredMessage | None]]] = []
         self._flusher: asyncio.Task[None] | None = None
 
-    def _writing(self) -> contextlib.AbstractAsyncContextManager[object]:
-        return self._write_lock or contextlib.nullcontext()
-
     @classmethod
-    def from_url(cls, url: str = DEFAULT_DATABASE_URL) -> SQLStore:
-        return cls(make_engine(url))
+    def from_url(
+        cls,
+        url: str = DEFAULT_DATABASE_URL,
+        *,
+        retries: int = 3,
+        backoff: float = 0.2,
+        busy_timeout: float = 30.0,
+    ) -> SQLStore:
+        """`busy_timeout`: how long an SQLite connection waits for another process's write."""
+        return cls(
+            make_engine(url, busy_timeout=busy_timeout),
+            retries=retries,
+            backoff=backoff,
+            busy_timeout=busy_timeout,
+        )
 
     async def create_schema(self) -> None:
         """Create or upgrade the schema with the Alembic migrations (memory/migrate.py)."""
@@ -107,6 +121,7 @@ class SQLStore:
             log.info("database schema upgraded from %s to %s", before or "nothing", after)
 
     async def close(self) -> None:
+        await self._db.close()
         await self.engine.dispose()
 
     async def _retrying(self, op: Callable[[], Awaitable[T]]) -> T:
@@ -121,6 +136,15 @@ class SQLStore:
                 log.warning("database error, retrying: %s", exc.__class__.__name__)
                 await asyncio.sleep(self.backoff * 3**attempt)
         raise AssertionError("unreachable")
+
+    async def _read(self, op: Op[T]) -> T:
+        return await self._retrying(lambda: self._db.read(op))
+
+    async def _read_now(self, op: Op[T]) -> T:
+        return await self._retrying(lambda: self._db.read_now(op))
+
+    async def _write(self, op: Op[T]) -> T:
+        return await self._retrying(lambda: self._db.write(op))
 
     async def add(self, message: NewMessage) -> StoredMessage | None:
         u = message.usage
@@ -142,18 +166,17 @@ class SQLStore:
             "flagged": message.flagged,
         }
 
-        if self._write_lock is not None:
+        if self._sqlite:
             return await self._add_batched(values)
         return await self._add_one(values)
 
     async def _add_one(self, values: dict[str, object]) -> StoredMessage | None:
-        async def op() -> StoredMessage:
-            async with self._writing(), self.engine.begin() as conn:
-                result = await conn.execute(insert(_table).values(**values).returning(*_c))
-                return _to_stored(result.one())
+        def op(conn: Connection) -> StoredMessage:
+            result = conn.execute(insert(_table).values(**values).returning(*_c))
+            return _to_stored(result.one())
 
         try:
-            return await self._retrying(op)
+            return await self._write(op)
         except IntegrityError:
             return None  # (platform, platform_message_id) already stored: a duplicate delivery
 
@@ -172,7 +195,9 @@ class SQLStore:
         while self._pending:
             batch, self._pending = self._pending, []
             try:
-                rows = await self._retrying(lambda b=batch: self._insert_many([v for v, _ in b]))
+                rows = await self._write(
+                    lambda conn, b=batch: _insert_many(conn, [v for v, _ in b])
+                )
             except IntegrityError:
                 # A duplicate somewhere in the batch: find it by inserting one at a time.
                 for values, future in batch:
@@ -188,13 +213,6 @@ class SQLStore:
             for (_, future), row in zip(batch, rows, strict=True):
                 _settle(future, result=row)
 
-    async def _insert_many(self, rows: list[dict[str, object]]) -> list[StoredMessage]:
-        async with self._writing(), self.engine.begin() as conn:
-            result = await conn.execute(
-                insert(_table).returning(*_c, sort_by_parameter_order=True), rows
-            )
-            return [_to_stored(r) for r in result.all()]
-
     async def recent(
         self,
         channel: ChannelKey,
@@ -203,54 +221,36 @@ class SQLStore:
         after_id: int = 0,
         up_to_id: int | None = None,
     ) -> list[StoredMessage]:
-        query = select(_table).where(_c.channel == channel, _c.id > after_id)
-        if up_to_id is not None:
-            query = query.where(_c.id <= up_to_id)
-        query = query.order_by(_c.id.desc()).limit(limit)
-
-        async def op() -> list[StoredMessage]:
-            async with self.engine.connect() as conn:
-                rows = (await conn.execute(query)).all()
-            return [_to_stored(r) for r in reversed(rows)]
-
-        return await self._retrying(op)
+        params = _recent_params(channel, limit, after_id, up_to_id)
+        return await self._read_now(lambda conn: _recent(conn, params))
 
     async def state(self, channel: ChannelKey) -> ChannelState:
-        query = select(_channels).where(_channels.c.channel == channel)
+        return await self._read_now(lambda conn: _state(conn, channel))
 
-        async def op() -> ChannelState:
-            async with self.engine.connect() as conn:
-                row = (await conn.execute(query)).first()
-            if row is None:
-                return ChannelState(channel=channel)
-            m = row._mapping
-            return ChannelState(
-                channel=channel,
-                response_id=m["response_id"],
-                response_message_id=m["response_message_id"],
-                reset_after_id=m["reset_after_id"] or 0,
-            )
+    async def context(
+        self, channel: ChannelKey, limit: int, *, up_to_id: int
+    ) -> tuple[ChannelState, list[StoredMessage]]:
+        def op(conn: Connection) -> tuple[ChannelState, list[StoredMessage]]:
+            state = _state(conn, channel)
+            params = _recent_params(channel, limit, state.reset_after_id, up_to_id)
+            return state, _recent(conn, params)
 
-        return await self._retrying(op)
+        return await self._read_now(op)
 
     async def _upsert_channel(self, channel: ChannelKey, values: dict[str, object]) -> None:
         values = {**values, "updated_at": datetime.now(UTC)}
+        by_channel = _channels.c.channel == channel
 
-        async def op() -> None:
-            async with self._writing(), self.engine.begin() as conn:
-                result = await conn.execute(
-                    update(_channels).where(_channels.c.channel == channel).values(**values)
-                )
-                if result.rowcount == 0:
-                    try:
-                        async with conn.begin_nested():
-                            await conn.execute(insert(_channels).values(channel=channel, **values))
-                    except IntegrityError:  # another writer created it first
-                        await conn.execute(
-                            update(_channels).where(_channels.c.channel == channel).values(**values)
-                        )
+        def op(conn: Connection) -> None:
+            if conn.execute(update(_channels).where(by_channel).values(**values)).rowcount:
+                return
+            try:
+                with conn.begin_nested():
+                    conn.execute(insert(_channels).values(channel=channel, **values))
+            except IntegrityError:  # another process created it first
+                conn.execute(update(_channels).where(by_channel).values(**values))
 
-        await self._retrying(op)
+        await self._write(op)
 
     async def save_chain(
         self, channel: ChannelKey, response_id: str | None, message_id: int | None
@@ -267,12 +267,7 @@ class SQLStore:
 
     async def forget(self, channel: ChannelKey, up_to_id: int) -> int:
         query = delete(_table).where(_c.channel == channel, _c.id <= up_to_id)
-
-        async def op() -> int:
-            async with self._writing(), self.engine.begin() as conn:
-                return (await conn.execute(query)).rowcount or 0
-
-        return await self._retrying(op)
+        return await self._write(lambda conn: conn.execute(query).rowcount or 0)
 
     async def usage(self, channel: ChannelKey, since: datetime | None = None) -> list[UsageTotal]:
         query = select(
@@ -287,9 +282,7 @@ class SQLStore:
             query = query.where(_c.created_at >= since.astimezone(UTC))
         query = query.group_by(_c.model, _c.provider).order_by(_c.model, _c.provider)
 
-        async def op() -> list[UsageTotal]:
-            async with self.engine.connect() as conn:
-                rows = (await conn.execute(query)).all()
+        def op(conn: Connection) -> list[UsageTotal]:
             return [
                 UsageTotal(
                     model=r[0] or "",
@@ -299,10 +292,58 @@ class SQLStore:
                     output_tokens=int(r[4]),
                     total_tokens=int(r[5]),
                 )
-                for r in rows
+                for r in conn.execute(query).all()
             ]
 
-        return await self._retrying(op)
+        return await self._read(op)
+
+
+# The reads every turn makes, built once: only their parameters change.
+_NEWEST = (
+    select(_table)
+    .where(
+        _c.channel == bindparam("channel"),
+        _c.id > bindparam("after_id"),
+        _c.id <= bindparam("up_to_id"),
+    )
+    .order_by(_c.id.desc())
+    .limit(bindparam("limit"))
+)
+_STATE = select(_channels).where(_channels.c.channel == bindparam("channel"))
+_NO_UPPER_BOUND = 2**62
+
+
+def _recent_params(
+    channel: ChannelKey, limit: int, after_id: int, up_to_id: int | None
+) -> dict[str, object]:
+    return {
+        "channel": channel,
+        "limit": limit,
+        "after_id": after_id,
+        "up_to_id": _NO_UPPER_BOUND if up_to_id is None else up_to_id,
+    }
+
+
+def _recent(conn: Connection, params: dict[str, object]) -> list[StoredMessage]:
+    return [_to_stored(r) for r in reversed(conn.execute(_NEWEST, params).all())]
+
+
+def _state(conn: Connection, channel: ChannelKey) -> ChannelState:
+    row = conn.execute(_STATE, {"channel": channel}).first()
+    if row is None:
+        return ChannelState(channel=channel)
+    m = row._mapping
+    return ChannelState(
+        channel=channel,
+        response_id=m["response_id"],
+        response_message_id=m["response_message_id"],
+        reset_after_id=m["reset_after_id"] or 0,
+    )
+
+
+def _insert_many(conn: Connection, rows: list[dict[str, object]]) -> list[StoredMessage]:
+    result = conn.execute(insert(_table).returning(*_c, sort_by_parameter_order=True), rows)
+    return [_to_stored(r) for r in result.all()]
 
 
 def _settle(

@@ -6,7 +6,6 @@ import sqlite3
 
 import httpx
 import pytest
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from chatbot.app import create_app
 from memory.store import SQLStore
@@ -198,9 +197,7 @@ async def test_a_briefly_locked_database_gives_a_clear_error_and_recovers(tmp_pa
     path = tmp_path / "locked.db"
     url = f"sqlite+aiosqlite:///{path}"
     # A store that gives up quickly, so the test does not wait for SQLite's default 30 s.
-    store = SQLStore(
-        create_async_engine(url, connect_args={"timeout": 0.1}), retries=2, backoff=0.05
-    )
+    store = SQLStore.from_url(url, busy_timeout=0.1, retries=2, backoff=0.05)
     running = await RunningApp(create_app(settings_for(url, model.url), store=store)).start()
     try:
         c = await Client.connect(running.ws_url("u"))

@@ -1,0 +1,133 @@
+"""How the store reaches its database: each operation is one plain function of a connection.
+
+SQLStore writes every read and write as a synchronous function of a SQLAlchemy `Connection`
+and hands it to one of these runners:
+
+- SQLite: `SQLiteThreads` runs the whole function with the stdlib driver, on a small pool of
+  threads. aiosqlite (behind SQLAlchemy's async engine) hops to its thread and back for every
+  cursor call, which cost the event loop about 1.7 ms per query. Writes are queued on an asyncio
+  lock, because SQLite has one writer and a connection that finds the database locked sleeps in
+  its busy handler (up to 100 ms a try) instead of waiting its turn.
+  `read_now` is for the reads every turn makes (the channel's state and its newest messages:
+  one indexed range scan, a fraction of a millisecond). It runs on the event loop itself: in a
+  burst of turns, handing each one to a thread cost more in GIL hand-offs and queueing than the
+  read itself (bench: "100 addressed turns at once"). In WAL mode a reader never waits for the
+  writer; its connection also gives up after READ_BUSY_TIMEOUT rather than stall the loop.
+- PostgreSQL: `AsyncConnections` runs the same functions on the async engine (asyncpg or
+  psycopg) through `run_sync`, which is already non-blocking.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Protocol, TypeVar
+
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+T = TypeVar("T")
+Op = Callable[[Connection], T]
+
+SQLITE_THREADS = 2  # the writer and a long read (usage totals); more only add GIL contention
+READ_BUSY_TIMEOUT = 0.05  # seconds: the longest `read_now` may hold the event loop on a lock
+
+
+class Database(Protocol):
+    async def read(self, op: Op[T]) -> T:
+        """Run `op` on a connection outside any explicit transaction."""
+        ...
+
+    async def read_now(self, op: Op[T]) -> T:
+        """`read` for a small indexed read: may run on the event loop itself."""
+        ...
+
+    async def write(self, op: Op[T]) -> T:
+        """Run `op` in one transaction: committed if it returns, rolled back if it raises."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+def sqlite_pragmas(dbapi_conn: object, _: object) -> None:
+    cur = dbapi_conn.cursor()  # type: ignore[attr-defined]
+    cur.execute("PRAGMA journal_mode=WAL")  # readers never wait for the writer
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.close()
+
+
+class SQLiteThreads:
+    def __init__(self, url: URL, *, busy_timeout: float = 30.0, threads: int = SQLITE_THREADS):
+        self.engine: Engine = create_engine(
+            url.set(drivername="sqlite+pysqlite"),
+            connect_args={"timeout": busy_timeout},
+            pool_size=threads,
+            max_overflow=0,
+        )
+        event.listen(self.engine, "connect", sqlite_pragmas)
+        # One connection for the event loop's own reads: they never overlap.
+        self.loop_engine: Engine = create_engine(
+            url.set(drivername="sqlite+pysqlite"),
+            connect_args={"timeout": min(busy_timeout, READ_BUSY_TIMEOUT)},
+            pool_size=1,
+            max_overflow=0,
+        )
+        event.listen(self.loop_engine, "connect", sqlite_pragmas)
+        self._threads = ThreadPoolExecutor(threads, thread_name_prefix="sqlite")
+        self._write_lock = asyncio.Lock()
+
+    async def _in_thread(self, fn: Callable[[], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._threads, fn)
+
+    async def read(self, op: Op[T]) -> T:
+        def run() -> T:
+            with self.engine.connect() as conn:
+                return op(conn)
+
+        return await self._in_thread(run)
+
+    async def read_now(self, op: Op[T]) -> T:
+        with self.loop_engine.connect() as conn:
+            return op(conn)
+
+    async def write(self, op: Op[T]) -> T:
+        def run() -> T:
+            with self.engine.begin() as conn:
+                return op(conn)
+
+        async with self._write_lock:
+            # Shielded: a caller that stops waiting must not release the lock while its
+            # thread is still writing.
+            future = asyncio.ensure_future(self._in_thread(run))
+            try:
+                return await asyncio.shield(future)
+            except asyncio.CancelledError:
+                with contextlib.suppress(Exception):
+                    await future
+                raise
+
+    async def close(self) -> None:
+        await asyncio.to_thread(self._threads.shutdown)
+        self.engine.dispose()
+        self.loop_engine.dispose()
+
+
+class AsyncConnections:
+    def __init__(self, engine: AsyncEngine):
+        self.engine = engine
+
+    async def read(self, op: Op[T]) -> T:
+        async with self.engine.connect() as conn:
+            return await conn.run_sync(op)
+
+    read_now = read
+
+    async def write(self, op: Op[T]) -> T:
+        async with self.engine.begin() as conn:
+            return await conn.run_sync(op)
+
+    async def close(self) -> None:
+        pass  # the engine belongs to SQLStore, which disposes of it
