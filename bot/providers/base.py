@@ -32,3 +32,10 @@ class Provider(Protocol):
 
 async def ignore_delta(_: str) -> None:
     return None
+
+
+async def close_provider(provider: object) -> None:
+    """Close a provider's HTTP client, for providers that have one (`aclose`)."""
+    closer = getattr(provider, "aclose", None)
+    if closer is not None:
+        await closer()

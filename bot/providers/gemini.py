@@ -71,6 +71,9 @@ class GeminiProvider:
     def __init__(self, client: genai.Client):
         self.client = client
 
+    async def aclose(self) -> None:
+        await self.client.aio.aclose()
+
     async def complete(self, request: ModelRequest, on_delta: DeltaSink) -> ModelReply:
         model = request.settings.model
         parts: list[str] = []

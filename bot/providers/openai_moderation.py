@@ -12,6 +12,9 @@ class OpenAIModerator:
         self.client = client
         self.model = model
 
+    async def aclose(self) -> None:
+        await self.client.close()
+
     async def flagged(self, text: str) -> bool:
         result = await self.client.moderations.create(model=self.model, input=text)
         return any(r.flagged for r in result.results)

@@ -50,6 +50,9 @@ class OpenAIResponsesProvider:
     def __init__(self, client: openai.AsyncOpenAI):
         self.client = client
 
+    async def aclose(self) -> None:
+        await self.client.close()
+
     async def complete(self, request: ModelRequest, on_delta: DeltaSink) -> ModelReply:
         if request.previous_response_id:
             try:
@@ -88,7 +91,8 @@ class OpenAIResponsesProvider:
             stream = await self.client.responses.create(
                 model=s.model,
                 instructions=request.system,
-                input=items,  # type: ignore[arg-type]
+                input=[],
+                extra_body={"input": items},  # see PLAIN_BODY_NOTE in openai_chat.py
                 stream=True,
                 store=True,  # chaining needs the server to keep the response
                 **{k: v for k, v in params.items() if v is not None},
