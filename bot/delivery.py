@@ -65,10 +65,34 @@ class TypingTarget(Protocol):
     def typing(self, persona: str) -> AbstractAsyncContextManager[None]: ...
 
 
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    native_stream: bool
+    editable: bool
+    typing: bool
+
+
+_capabilities: dict[type, Capabilities] = {}
+
+
+def capabilities(target: ReplyTarget) -> Capabilities:
+    """What a target can do, worked out once per target class: an isinstance check against a
+    runtime Protocol walks all its members, which a burst of turns notices."""
+    kind = type(target)
+    found = _capabilities.get(kind)
+    if found is None:
+        found = _capabilities[kind] = Capabilities(
+            native_stream=isinstance(target, NativeStreamTarget),
+            editable=isinstance(target, EditableTarget),
+            typing=isinstance(target, TypingTarget),
+        )
+    return found
+
+
 def typing_of(target: ReplyTarget, persona: str) -> AbstractAsyncContextManager[None]:
     """Shows "<persona> is typing" while the model works, where the platform has it."""
-    if isinstance(target, TypingTarget):
-        return target.typing(persona)
+    if capabilities(target).typing:
+        return target.typing(persona)  # type: ignore[attr-defined]
     return contextlib.nullcontext()
 
 
@@ -84,6 +108,7 @@ class Delivery:
         clock: Callable[[], float] = time.monotonic,
     ):
         self.target = target
+        self.can = capabilities(target)
         self.meta = ReplyMeta(persona=persona)
         self.edit_interval = edit_interval
         self.clock = clock
@@ -103,12 +128,12 @@ class Delivery:
         if self._broken:
             return
         try:
-            if isinstance(self.target, NativeStreamTarget):
+            if self.can.native_stream:
                 if self._stream is None:
-                    self._stream = await self.target.open_stream(self.meta)
+                    self._stream = await self.target.open_stream(self.meta)  # type: ignore[attr-defined]
                 await self._stream.append(delta)
                 self.streamed = True
-            elif isinstance(self.target, EditableTarget):
+            elif self.can.editable:
                 await self._maybe_edit()
         except Exception:
             log.exception("streaming to the platform failed; the final text will still be sent")
@@ -125,8 +150,7 @@ class Delivery:
         if self._handle is None:
             self._handle = await self.target.send(preview, self.meta)
         else:
-            assert isinstance(self.target, EditableTarget)
-            await self.target.edit(self._handle, preview, self.meta)
+            await self.target.edit(self._handle, preview, self.meta)  # type: ignore[attr-defined]
         self._shown = preview
         self.streamed = True
 
@@ -143,9 +167,9 @@ class Delivery:
                 await self._stream.close(text, meta)
                 return
             parts = self._parts(text)
-            if self._handle is not None and isinstance(self.target, EditableTarget):
+            if self._handle is not None and self.can.editable:
                 if parts[0] != self._shown:
-                    await self.target.edit(self._handle, parts[0], meta)
+                    await self.target.edit(self._handle, parts[0], meta)  # type: ignore[attr-defined]
                 parts = parts[1:]
             for part in parts:
                 await self.target.send(part, meta)

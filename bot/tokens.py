@@ -58,7 +58,7 @@ def context_window(model: str, override: int | None = None) -> int:
 
 
 def estimate_tokens(text: str) -> int:
-    ascii_chars = sum(1 for ch in text if ord(ch) < 128)
+    ascii_chars = len(text.encode("ascii", "ignore"))  # the characters below 128
     other = len(text) - ascii_chars
     return math.ceil(ascii_chars / 3 + other * 1.5) + MESSAGE_OVERHEAD
 
