@@ -12,16 +12,19 @@ from fastapi import FastAPI
 from adapters.discord_bot import DiscordBot
 from adapters.web_chat import build_web_router
 from adapters.web_hub import Hub
-from bot.providers.base import Provider
+from bot.providers.base import Provider, close_provider
 from bot.service import ChatService
 from chatbot.config import AppSettings
 from chatbot.metrics import PrometheusMetrics
+from chatbot.model_workers import ModelWorkers
 from chatbot.operations import GracefulStop, build_ops_router, start_relay
+from chatbot.provider_factory import ProviderConfig
 from chatbot.providers import (
     ProviderSet,
     build_moderator,
     check_provider_name,
     check_tag_providers,
+    providers_in_use,
 )
 from chatbot.tags_config import build_personas, build_rules
 from memory.store import SQLStore
@@ -57,13 +60,22 @@ def create_app(
     check_tag_providers(settings)
     rules = build_rules(settings.tags)
     metrics = PrometheusMetrics()
+    workers = (
+        ModelWorkers(
+            ProviderConfig.of(settings), settings.model_workers, providers_in_use(settings)
+        )
+        if settings.model_workers
+        else None
+    )
+    provider_set = ProviderSet(settings, providers, workers)
+    moderator = build_moderator(settings) if rules.moderation else None
     service = ChatService(
         store,
-        ProviderSet(settings, providers),
+        provider_set,
         settings.bot,
         personas,
         rules=rules,
-        moderator=build_moderator(settings) if rules.moderation else None,
+        moderator=moderator,
         metrics=metrics,
     )
     hub = hub or Hub()
@@ -78,6 +90,8 @@ def create_app(
         await store.create_schema()  # Alembic: upgrade to the newest revision, or refuse
         log.info("memory ready at %s", store.engine.url.render_as_string(hide_password=True))
         relay = await start_relay(settings.redis_url, hub)
+        if workers is not None:
+            await workers.start()
         if slack is not None:
             await slack.start()
         if discord_bot is not None:
@@ -90,6 +104,11 @@ def create_app(
             await discord_bot.close()
         if relay is not None:
             await relay.stop()
+        if workers is not None:
+            await workers.close()
+        await provider_set.close()
+        if moderator is not None:
+            await close_provider(moderator)
         await store.close()
 
     app = FastAPI(title="chatbot", lifespan=lifespan)
@@ -99,6 +118,7 @@ def create_app(
     app.state.discord = discord_bot
     app.state.metrics = metrics
     app.state.graceful_stop = stop
+    app.state.model_workers = workers
     app.include_router(build_web_router(service, hub))
     app.include_router(build_ops_router(metrics))
     if slack is not None:

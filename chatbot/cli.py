@@ -90,6 +90,8 @@ def _check(_: argparse.Namespace) -> int:
     print(f"config:    {tags.source}")
     print(f"tags:      {', '.join('@' + t for t in tags.tags)}")
     print(f"moderation: {'on' if tags.moderation else 'off'}")
+    workers = settings.model_workers
+    print(f"model calls: {f'{workers} worker processes' if workers else 'in the server process'}")
     for name in SECRET_NAMES:
         state = "set" if name in settings.secrets else "missing"
         print(f"{name:22} {state}")

@@ -56,6 +56,7 @@ class AppSettings:
     gemini_base_url: str | None = None
     discord: DiscordSettings = field(default_factory=DiscordSettings)
     redis_url: str | None = None  # set: room fan-out across processes over Redis
+    model_workers: int = 0  # > 0: model calls run in that many worker processes
     secrets: dict[str, str] = field(default_factory=dict, repr=False)
     # Tags, per-channel settings, commands, moderation: the TOML file in CHATBOT_CONFIG.
     tags: FileConfig = field(default_factory=lambda: load_config(None))
@@ -96,10 +97,19 @@ class AppSettings:
             gemini_base_url=env.get("GOOGLE_GEMINI_BASE_URL") or None,
             discord=discord_from_env(env),
             redis_url=env.get("CHATBOT_REDIS_URL", "").strip() or None,
+            model_workers=_model_workers(env),
             secrets={k: env[k] for k in SECRET_NAMES if env.get(k)},
             tags=_tags_config(env),
             slack=SlackSettings.from_env(env),
         )
+
+
+def _model_workers(env: Mapping[str, str]) -> int:
+    count = _num(env, "CHATBOT_MODEL_WORKERS", int, 0)
+    assert isinstance(count, int)
+    if not 0 <= count <= 64:
+        raise ConfigError("CHATBOT_MODEL_WORKERS must be between 0 and 64")
+    return count
 
 
 def _tags_config(env: Mapping[str, str]) -> FileConfig:

@@ -1,65 +1,68 @@
-"""Choose and build the provider named by CHATBOT_PROVIDER."""
+"""Choose the providers the service uses: CHATBOT_PROVIDER, tags' own, the moderator."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from bot.moderation import Moderator
-from bot.providers.base import Provider
-from bot.providers.gemini import GeminiProvider, build_gemini_client
-from bot.providers.openai_chat import OpenAIChatProvider, build_openai_client
+from bot.providers.base import Provider, close_provider
+from bot.providers.openai_chat import build_openai_client
 from bot.providers.openai_moderation import OpenAIModerator
-from bot.providers.openai_responses import OpenAIResponsesProvider
 from bot.providers.unconfigured import UnconfiguredProvider
 from chatbot.config import AppSettings, ConfigError
+from chatbot.provider_factory import PROVIDERS, ProviderConfig, build_provider, missing_for
 
-PROVIDERS = ("openai", "openai-responses", "gemini")
+if TYPE_CHECKING:
+    from chatbot.model_workers import ModelWorkers
 
 
 class ProviderSet:
-    """Builds each named provider once, on first use; `__call__` is the core's provider_for."""
+    """Builds each named provider once, on first use; `__call__` is the core's provider_for.
 
-    def __init__(self, settings: AppSettings, overrides: dict[str, Provider] | None = None):
-        self.settings = settings
-        self._built: dict[str, Provider] = dict(overrides or {})
+    With `workers`, configured providers run in the model worker processes instead.
+    """
+
+    def __init__(
+        self,
+        settings: AppSettings,
+        overrides: dict[str, Provider] | None = None,
+        workers: ModelWorkers | None = None,
+    ):
+        self.config = ProviderConfig.of(settings)
+        self.workers = workers
+        self._given = dict(overrides or {})  # the caller's: not ours to close
+        self._built: dict[str, Provider] = dict(self._given)
 
     def __call__(self, name: str) -> Provider:
         if name not in self._built:
-            self._built[name] = build_provider(self.settings, name)
+            self._built[name] = self._build(name)
         return self._built[name]
+
+    async def close(self) -> None:
+        for name, provider in self._built.items():
+            if name not in self._given:
+                await close_provider(provider)
+
+    def _build(self, name: str) -> Provider:
+        check_provider_name(name)
+        missing = missing_for(self.config, name)
+        if missing:
+            return UnconfiguredProvider(name, missing)
+        if self.workers is not None:
+            return self.workers.provider(name)
+        return build_provider(self.config, name)
+
+
+def providers_in_use(settings: AppSettings) -> tuple[str, ...]:
+    """The default provider and any a tag names, each once."""
+    names = [settings.bot.model.provider]
+    names += [t.provider for t in settings.tags.tags.values() if t.provider is not None]
+    return tuple(dict.fromkeys(names))
 
 
 def check_provider_name(name: str) -> None:
     if name not in PROVIDERS:
         raise ConfigError(f"CHATBOT_PROVIDER={name!r}: choose one of {', '.join(PROVIDERS)}")
-
-
-def missing_for(settings: AppSettings, name: str) -> str | None:
-    """What must be set before provider `name` can answer; None when it is ready."""
-    if name == "gemini":
-        return None if settings.gemini_api_key else "GEMINI_API_KEY is not set"
-    if settings.openai_api_key or settings.openai_base_url:
-        return None
-    return "OPENAI_API_KEY is not set (or OPENAI_BASE_URL for a local server)"
-
-
-def build_provider(settings: AppSettings, name: str) -> Provider:
-    check_provider_name(name)
-    missing = missing_for(settings, name)
-    if missing:
-        return UnconfiguredProvider(name, missing)
-    timeout = settings.bot.model.timeout
-    if name == "gemini":
-        assert settings.gemini_api_key is not None
-        return GeminiProvider(
-            build_gemini_client(settings.gemini_api_key, settings.gemini_base_url, timeout)
-        )
-    client = build_openai_client(
-        settings.openai_api_key or "not-needed",  # local servers (Ollama) ignore the key
-        settings.openai_base_url,
-        timeout,
-    )
-    if name == "openai-responses":
-        return OpenAIResponsesProvider(client)
-    return OpenAIChatProvider(client)
 
 
 def build_moderator(settings: AppSettings) -> Moderator:
