@@ -92,6 +92,7 @@ def create_app(
         relay = await start_relay(settings.redis_url, hub)
         if workers is not None:
             await workers.start()
+        provider_set.warm(providers_in_use(settings))
         if slack is not None:
             await slack.start()
         if discord_bot is not None:

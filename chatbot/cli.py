@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import os
 import sys
@@ -13,6 +14,16 @@ from chatbot.config import SECRET_NAMES, AppSettings, ConfigError
 from chatbot.providers import PROVIDERS, check_provider_name, missing_for
 
 
+def freeze_startup_objects() -> None:
+    """Keep what start-up made (modules, SDKs, settings) out of every later full collection.
+
+    The process lives as long as they do. A full collection that walked them all stalled the
+    event loop, and so every chat, for about 250 ms in the middle of a burst of turns.
+    """
+    gc.collect()
+    gc.freeze()
+
+
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -21,6 +32,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     settings = AppSettings.from_env()
     app = create_app(settings)
+    freeze_startup_objects()
     config = uvicorn.Config(
         app, host=args.host, port=args.port, log_level=args.log_level.lower(), ws_max_size=64 * 1024
     )

@@ -8,6 +8,7 @@ anything a library prints, so that nothing but frames reaches stdout.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import signal
@@ -113,6 +114,8 @@ async def serve(stdin: int, stdout: int) -> None:
     worker = Worker(config, out)
     for name in names:  # import the SDKs now, not on the first call
         worker.provider(name)
+    gc.collect()
+    gc.freeze()  # as the server does (chatbot/cli.py): full collections skip start-up objects
     worker.send("ready")
     try:
         while (message := await read_frame(reader)) is not None:

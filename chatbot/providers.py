@@ -38,6 +38,11 @@ class ProviderSet:
             self._built[name] = self._build(name)
         return self._built[name]
 
+    def warm(self, names: tuple[str, ...]) -> None:
+        """Build these now, at start, rather than during the first turns."""
+        for name in names:
+            self(name)
+
     async def close(self) -> None:
         for name, provider in self._built.items():
             if name not in self._given:

@@ -49,6 +49,7 @@ class OpenAIResponsesProvider:
 
     def __init__(self, client: openai.AsyncOpenAI):
         self.client = client
+        self.responses = client.responses  # resolved now, not on the first call
 
     async def aclose(self) -> None:
         await self.client.close()
@@ -88,7 +89,7 @@ class OpenAIResponsesProvider:
         usage = Usage(model=s.model, provider=self.name)
         response_id: str | None = None
         try:
-            stream = await self.client.responses.create(
+            stream = await self.responses.create(
                 model=s.model,
                 instructions=request.system,
                 input=[],
