@@ -14,6 +14,7 @@ from bot.context import ModelRequest
 from bot.errors import ErrorKind, ProviderError
 from bot.providers.base import DeltaSink, ModelReply
 from bot.providers.openai_errors import classify_openai_error
+from bot.providers.openai_events import json_events
 from bot.types import Usage
 
 # PLAIN_BODY_NOTE: the SDK walks every request parameter through its TypedDict transform (aliases,
@@ -67,28 +68,29 @@ class OpenAIChatProvider:
         parts: list[str] = []
         usage = Usage(model=request.settings.model, provider=self.name)
         try:
-            stream = await self.completions.create(
+            async with self.completions.with_streaming_response.create(
                 model=request.settings.model,
                 messages=[],
                 extra_body={"messages": messages},  # see PLAIN_BODY_NOTE
                 stream=True,
                 stream_options={"include_usage": True},
                 **sampling_params(request),
-            )
-            async for chunk in stream:
-                if chunk.usage is not None:
-                    usage = Usage(
-                        input_tokens=chunk.usage.prompt_tokens or 0,
-                        output_tokens=chunk.usage.completion_tokens or 0,
-                        total_tokens=chunk.usage.total_tokens or 0,
-                        model=chunk.model or request.settings.model,
-                        provider=self.name,
-                    )
-                for choice in chunk.choices:
-                    delta = choice.delta.content if choice.delta else None
-                    if delta:
-                        parts.append(delta)
-                        await on_delta(delta)
+            ) as response:
+                async for chunk in json_events(response):  # plain dicts: see openai_events.py
+                    used = chunk.get("usage")
+                    if used:
+                        usage = Usage(
+                            input_tokens=used.get("prompt_tokens") or 0,
+                            output_tokens=used.get("completion_tokens") or 0,
+                            total_tokens=used.get("total_tokens") or 0,
+                            model=chunk.get("model") or request.settings.model,
+                            provider=self.name,
+                        )
+                    for choice in chunk.get("choices") or ():
+                        delta = (choice.get("delta") or {}).get("content")
+                        if delta:
+                            parts.append(delta)
+                            await on_delta(delta)
         except Exception as exc:  # every SDK, transport and parse error is classified
             raise classify_openai_error(exc) from exc
         text = "".join(parts)

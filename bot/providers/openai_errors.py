@@ -25,7 +25,7 @@ def _retry_after(headers: object) -> float | None:
     return None
 
 
-def _error_code(exc: openai.APIStatusError) -> str:
+def _error_code(exc: openai.APIError) -> str:
     body = exc.body
     if isinstance(body, dict):
         inner = body.get("error", body)
@@ -55,6 +55,10 @@ def classify_openai_error(exc: BaseException) -> ProviderError:
         if exc.status_code >= 500:
             return ProviderError(ErrorKind.SERVER, detail)
         return ProviderError(ErrorKind.SERVER, f"{detail}: {exc.message}"[:300])
+    if type(exc) is openai.APIError:  # an error event inside a 200 stream
+        code = _error_code(exc)
+        kind = ErrorKind.RATE_LIMITED if "rate_limit" in code else ErrorKind.SERVER
+        return ProviderError(kind, f"stream error {code}: {exc.message}"[:300])
     if isinstance(exc, openai.APIConnectionError):
         return ProviderError(ErrorKind.SERVER, f"connection failed: {exc}")
     if isinstance(exc, openai.APIResponseValidationError | json.JSONDecodeError | ValueError):

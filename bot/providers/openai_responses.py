@@ -17,6 +17,7 @@ from bot.context import ChatTurn, ModelRequest
 from bot.errors import ErrorKind, ProviderError
 from bot.providers.base import DeltaSink, ModelReply
 from bot.providers.openai_errors import classify_openai_error
+from bot.providers.openai_events import json_events
 from bot.types import Usage
 
 log = logging.getLogger(__name__)
@@ -89,7 +90,7 @@ class OpenAIResponsesProvider:
         usage = Usage(model=s.model, provider=self.name)
         response_id: str | None = None
         try:
-            stream = await self.responses.create(
+            async with self.responses.with_streaming_response.create(
                 model=s.model,
                 instructions=request.system,
                 input=[],
@@ -97,34 +98,35 @@ class OpenAIResponsesProvider:
                 stream=True,
                 store=True,  # chaining needs the server to keep the response
                 **{k: v for k, v in params.items() if v is not None},
-            )
-            async for event in stream:
-                kind = getattr(event, "type", "")
-                if kind == "response.output_text.delta":
-                    delta = getattr(event, "delta", "")
-                    if delta:
-                        parts.append(delta)
-                        await on_delta(delta)
-                elif kind in ("response.completed", "response.incomplete"):
-                    response = event.response  # type: ignore[union-attr]
-                    response_id = response.id
-                    if response.usage is not None:
-                        usage = Usage(
-                            input_tokens=response.usage.input_tokens or 0,
-                            output_tokens=response.usage.output_tokens or 0,
-                            total_tokens=response.usage.total_tokens or 0,
-                            model=response.model or s.model,
-                            provider=self.name,
+            ) as stream:
+                async for event in json_events(stream):  # plain dicts: see openai_events.py
+                    kind = event.get("type", "")
+                    if kind == "response.output_text.delta":
+                        delta = event.get("delta")
+                        if delta:
+                            parts.append(delta)
+                            await on_delta(delta)
+                    elif kind in ("response.completed", "response.incomplete"):
+                        response = event.get("response") or {}
+                        response_id = response.get("id")
+                        used = response.get("usage")
+                        if used:
+                            usage = Usage(
+                                input_tokens=used.get("input_tokens") or 0,
+                                output_tokens=used.get("output_tokens") or 0,
+                                total_tokens=used.get("total_tokens") or 0,
+                                model=response.get("model") or s.model,
+                                provider=self.name,
+                            )
+                    elif kind == "response.failed":
+                        error = (event.get("response") or {}).get("error")
+                        raise ProviderError(ErrorKind.SERVER, f"response failed: {error}"[:300])
+                    elif kind == "error":
+                        code = str(event.get("code") or "")
+                        raise ProviderError(
+                            ErrorKind.RATE_LIMITED if "rate_limit" in code else ErrorKind.SERVER,
+                            f"stream error {code}: {event.get('message', '')}"[:300],
                         )
-                elif kind == "response.failed":
-                    error = getattr(event.response, "error", None)  # type: ignore[union-attr]
-                    raise ProviderError(ErrorKind.SERVER, f"response failed: {error}"[:300])
-                elif kind == "error":
-                    code = str(getattr(event, "code", "") or "")
-                    raise ProviderError(
-                        ErrorKind.RATE_LIMITED if "rate_limit" in code else ErrorKind.SERVER,
-                        f"stream error {code}: {getattr(event, 'message', '')}"[:300],
-                    )
         except ProviderError:
             raise
         except Exception as exc:  # every SDK, transport and parse error is classified
