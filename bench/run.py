@@ -163,9 +163,10 @@ async def bench_fanout(tmp: Path, args: argparse.Namespace) -> list[Row]:
 # -- turns ---------------------------------------------------------------------------------
 
 
-async def bare_sdk_calls(model_url: str, n: int, processes: int, warm: bool) -> float:
-    """`n` streamed calls through the bare openai SDK, split over `processes` processes of their
-    own (bench/sdk_floor.py) started together: the slowest process's wall time."""
+async def provider_alone(model_url: str, n: int, processes: int, warm: bool) -> float:
+    """`n` model calls through the OpenAI provider alone (the SDK and our event reader), split
+    over `processes` processes of their own (bench/sdk_floor.py) started together: the slowest
+    process's wall time."""
     procs = [
         await asyncio.create_subprocess_exec(
             sys.executable,
@@ -215,7 +216,7 @@ async def bench_turns(tmp: Path, args: argparse.Namespace) -> list[Row]:
         # A cold burst opens a new connection to the model for nearly every call; a warm one
         # finds them pooled from the burst before (a busy server's usual state).
         sdk = {
-            (p, warm): await bare_sdk_calls(model.url, args.rooms, p, warm)
+            (p, warm): await provider_alone(model.url, args.rooms, p, warm)
             for p in (1, 2)
             for warm in (False, True)
         }
@@ -235,10 +236,10 @@ async def bench_turns(tmp: Path, args: argparse.Namespace) -> list[Row]:
                     Row(
                         f"{args.rooms} addressed turns at once in {args.rooms} rooms, model takes 1 s ({mode})",
                         f"{cold:.2f} s cold, {warm:.2f} s warm",
-                        f"1 turn: {one:.2f} s; bare SDK in {procs} process(es): "
+                        f"1 turn: {one:.2f} s; provider alone in {procs} process(es): "
                         f"{sdk[(procs, False)]:.2f} s cold, {sdk[(procs, True)]:.2f} s warm",
                         f"{cold / one:.2f}x / {warm / one:.2f}x of 1 turn; "
-                        f"{cold / sdk[(procs, False)]:.2f}x / {warm / sdk[(procs, True)]:.2f}x of bare SDK",
+                        f"{cold / sdk[(procs, False)]:.2f}x / {warm / sdk[(procs, True)]:.2f}x of provider alone",
                         "goal: under 1.3 s; warm = median of 3 bursts on pooled model connections",
                     )
                 )
