@@ -8,6 +8,7 @@ anything a library prints, so that nothing but frames reaches stdout.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import os
@@ -86,7 +87,8 @@ class Worker:
             self.send("error", call_id, ErrorKind.SERVER.value, exc.__class__.__name__, None)
         else:
             self.send("done", call_id, reply)
-        await self.out.drain()  # the pipe's buffer, if the server reads slowly
+        with contextlib.suppress(ConnectionError):  # the server is gone: stdin ends us next
+            await self.out.drain()  # the pipe's buffer, if the server reads slowly
 
     async def close(self) -> None:
         for task in list(self.calls.values()):
