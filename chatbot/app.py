@@ -80,6 +80,8 @@ def create_app(
     )
     hub = hub or Hub()
     metrics.watch_clients("web", hub.count)
+    if workers is not None:
+        metrics.watch_workers(workers)
     stop = GracefulStop(service, hub, DRAIN_SECONDS)
     slack = build_slack(service, settings)
     # Discord: the gateway client runs as a background task of this app when a token is set.

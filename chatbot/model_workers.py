@@ -57,6 +57,7 @@ class ModelWorkers:
         self.warm = warm
         self._workers: list[_Worker | None] = [None] * count
         self.served = [0] * count  # calls sent to each worker slot
+        self.starts = 0  # processes started, restarts included
         self._ids = itertools.count(1)
         self._starting: dict[int, asyncio.Task[_Worker]] = {}
         self._closed = False
@@ -174,6 +175,7 @@ class ModelWorkers:
             raise ProviderError(ErrorKind.SERVER, f"model worker {number} did not start")
         worker.reader = asyncio.create_task(self._read(worker))
         self._workers[number] = worker
+        self.starts += 1
         log.info("model worker %d started (pid %d)", number, proc.pid)
         return worker
 

@@ -10,6 +10,7 @@ import asyncio
 import os
 import signal
 
+import httpx
 import pytest
 
 from bot.context import ChatTurn, ModelRequest
@@ -65,6 +66,8 @@ async def test_answers_come_from_the_workers(
         await c.close()
         kept = await stored(app)
         assert sum(workers.served) == 2  # both calls went through the pool, none in-process
+        async with httpx.AsyncClient() as http:
+            metrics = (await http.get(f"{app.http}/metrics")).text
     finally:
         await app.stop()
     assert (first["message"], second["message"]) == ("answer 1", "answer 2")
@@ -76,6 +79,9 @@ async def test_answers_come_from_the_workers(
     ]
     assert len(model_requests(pserver, provider)) == 2
     assert all([await gone(p) for p in pids])  # app shutdown ends the workers
+    assert "chatbot_model_workers 2.0" in metrics
+    assert "chatbot_model_worker_starts_total 2.0" in metrics
+    assert "chatbot_model_calls_in_flight 0.0" in metrics
 
 
 async def test_deltas_stream_back_to_the_page(db_url: str, model: ModelServer) -> None:
@@ -154,6 +160,7 @@ async def test_a_worker_that_dies_is_replaced_and_the_turn_retried(
         answer = await c.answer(timeout=30)
         (new_pid,) = workers_of(app).pids()
         await c.close()
+        assert workers_of(app).starts == 2
     finally:
         await app.stop()
     assert answer.get("error") is None and answer["message"] == "answer 2"
