@@ -118,6 +118,41 @@ async def test_times_come_back_as_the_same_instant_in_utc(store: SQLStore) -> No
         assert value.hour == 12  # 21:30 KST is 12:30 UTC
 
 
+async def test_context_is_state_and_recent_read_together(store: SQLStore) -> None:
+    """context() (on SQLite, the stdlib driver directly) gives what state() + recent() give."""
+    usage = Usage(input_tokens=3, output_tokens=4, total_tokens=7, model="m", provider="p")
+    said = datetime(2026, 3, 1, 21, 30, 15, 123456, tzinfo=KST)
+    first = await store.add(msg("web:ctx", "처음", created_at=said))
+    await store.add(msg("web:other", "다른 방"))
+    for i in range(6):
+        await store.add(msg("web:ctx", f"m{i}", created_at=said.replace(microsecond=0)))
+    await store.add(msg("web:ctx", "answer", role="assistant", usage=usage, flagged=True))
+    last = await store.add(msg("web:ctx", "마지막", tag="chatbot", platform_message_id="p1"))
+    assert first is not None and last is not None
+
+    async def both(limit: int, up_to: int) -> None:
+        state, history = await store.context("web:ctx", limit, up_to_id=up_to)
+        assert state == await store.state("web:ctx")
+        expected = await store.recent(
+            "web:ctx", limit, after_id=state.reset_after_id, up_to_id=up_to
+        )
+        assert history == expected
+
+    await both(40, last.id)  # a channel never reset, with no state row
+    await both(3, last.id)
+    await both(40, last.id - 2)
+    (state, history) = await store.context("web:ctx", 40, up_to_id=last.id)
+    assert history[0].created_at == said and history[0].created_at.tzinfo is not None
+    assert history[-2].usage == usage and history[-2].flagged
+    await store.reset("web:ctx", first.id + 2)
+    await store.save_chain("web:ctx", "resp_9", last.id)
+    await both(40, last.id)
+    state, history = await store.context("web:ctx", 40, up_to_id=last.id)
+    assert state.reset_after_id == first.id + 2 and state.response_id == "resp_9"
+    assert history and all(m.id > first.id + 2 for m in history)
+    assert history[-1] == last and "처음" not in [m.text for m in history]
+
+
 async def test_recent_reads_the_channel_index(store: SQLStore) -> None:
     for i in range(50):
         await store.add(msg(f"web:{i % 5}", f"m{i}"))
