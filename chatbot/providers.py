@@ -8,7 +8,6 @@ from bot.moderation import Moderator
 from bot.providers.base import Provider, close_provider
 from bot.providers.openai_chat import build_openai_client
 from bot.providers.openai_moderation import OpenAIModerator
-from bot.providers.unconfigured import UnconfiguredProvider
 from chatbot.config import AppSettings, ConfigError
 from chatbot.provider_factory import PROVIDERS, ProviderConfig, build_provider, missing_for
 
@@ -50,12 +49,9 @@ class ProviderSet:
 
     def _build(self, name: str) -> Provider:
         check_provider_name(name)
-        missing = missing_for(self.config, name)
-        if missing:
-            return UnconfiguredProvider(name, missing)
-        if self.workers is not None:
+        if self.workers is not None and missing_for(self.config, name) is None:
             return self.workers.provider(name)
-        return build_provider(self.config, name)
+        return build_provider(self.config, name)  # says what is missing, if anything
 
 
 def providers_in_use(settings: AppSettings) -> tuple[str, ...]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -314,7 +314,9 @@ _NEWEST = (
     .order_by(_c.id.desc())
     .limit(bindparam("limit"))
 )
-_STATE = select(_channels).where(_channels.c.channel == bindparam("channel"))
+_STATE = select(
+    _channels.c.response_id, _channels.c.response_message_id, _channels.c.reset_after_id
+).where(_channels.c.channel == bindparam("channel"))
 _NO_UPPER_BOUND = 2**62
 
 
@@ -334,15 +336,19 @@ def _recent(conn: Connection, params: dict[str, object]) -> list[StoredMessage]:
 
 
 def _state(conn: Connection, channel: ChannelKey) -> ChannelState:
-    row = conn.execute(_STATE, {"channel": channel}).first()
+    return _channel_state(channel, conn.execute(_STATE, {"channel": channel}).first())
+
+
+def _channel_state(channel: ChannelKey, row: Sequence[Any] | None) -> ChannelState:
+    """From (response_id, response_message_id, reset_after_id), or None for a channel never seen."""
     if row is None:
         return ChannelState(channel=channel)
-    m = row._mapping
+    response_id, response_message_id, reset_after_id = row
     return ChannelState(
         channel=channel,
-        response_id=m["response_id"],
-        response_message_id=m["response_message_id"],
-        reset_after_id=m["reset_after_id"] or 0,
+        response_id=response_id,
+        response_message_id=response_message_id,
+        reset_after_id=reset_after_id or 0,
     )
 
 
@@ -362,15 +368,7 @@ _SQLITE_NEWEST = (
 def _sqlite_context(
     db: Any, channel: ChannelKey, limit: int, up_to_id: int
 ) -> tuple[ChannelState, list[StoredMessage]]:
-    found = db.execute(_SQLITE_STATE, (channel,)).fetchone()
-    state = ChannelState(channel=channel)
-    if found is not None:
-        state = ChannelState(
-            channel=channel,
-            response_id=found[0],
-            response_message_id=found[1],
-            reset_after_id=found[2] or 0,
-        )
+    state = _channel_state(channel, db.execute(_SQLITE_STATE, (channel,)).fetchone())
     rows = db.execute(_SQLITE_NEWEST, (channel, state.reset_after_id, up_to_id, limit)).fetchall()
     messages = []
     for row in reversed(rows):

@@ -10,8 +10,9 @@ import json
 from typing import Any
 
 from bot.errors import USER_LINES, ErrorKind
-from tests.helpers import Client, RunningApp
+from tests.helpers import RunningApp
 from tests.stubs.model_server import Garbage, ModelServer, Reply
+from tests.test_failure_kinds import ask
 
 
 def chunk(content: str | None = None, **extra: Any) -> dict[str, Any]:
@@ -28,15 +29,6 @@ def chunk(content: str | None = None, **extra: Any) -> dict[str, Any]:
 
 def sse(body: str) -> Garbage:
     return Garbage(body=body, content_type="text/event-stream")
-
-
-async def ask(app: RunningApp, text: str) -> dict[str, Any]:
-    c = await Client.connect(app.ws_url("soyeon"))
-    try:
-        await c.say(text)
-        return await c.answer(timeout=10)
-    finally:
-        await c.close()
 
 
 async def test_comments_event_names_split_data_and_a_missing_last_blank_line(
