@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import discord
 
-from adapters.discord_guard import BotLoopGuard
 from adapters.discord_inbound import (
     CHAT_TYPES,
     incoming,
@@ -27,7 +26,6 @@ from bot.delivery import ReplyMeta
 from bot.errors import USER_LINES, ErrorKind
 from bot.memory import MemoryUnavailable
 from bot.service import ChatService, Received
-from bot.types import IncomingMessage
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +46,6 @@ class DiscordSettings:
     token: str | None = field(default=None, repr=False)
     message_content: bool = False  # the privileged intent: also store plain channel chat
     sharded: bool = False  # AutoShardedClient, for bots in very many servers
-    max_bot_turns: int = 3  # answers to other bots in a row per channel, until a human speaks
 
 
 def intents_for(settings: DiscordSettings) -> discord.Intents:
@@ -75,7 +72,6 @@ class DiscordBot:
         self.settings = settings
         self.tag = service.settings.name
         self.client = build_client(settings)
-        self.guard = BotLoopGuard(settings.max_bot_turns)
         self.handled = 0  # messages fully handled (tests wait on it)
         self.answers: set[asyncio.Task[None]] = set()  # answers in flight
         self._task: asyncio.Task[None] | None = None
@@ -137,24 +133,16 @@ class DiscordBot:
         reply_to_bot = False if is_self else await replies_to(message, me.id)
         concerns_bot = normalised.mentioned or direct or reply_to_bot
         channel = await resolve_channel(message)
-        msg = incoming(message, channel, normalised.text, me.id, reply_to_bot=reply_to_bot)
-        if not author.bot:
-            self.guard.human_spoke(msg.channel)
-        if not self.settings.message_content and not concerns_bot:
-            return None  # Discord blanked its content: nothing to store
+        msg = incoming(message, channel, normalised, me.id, reply_to_bot=reply_to_bot)
         target = DiscordTarget(message, self.tag)
+        if not self.settings.message_content and not concerns_bot:
+            # Discord blanked its content: nothing to store, yet the core hears someone spoke.
+            return await self.service.receive(replace(msg, text=""), target)
         if not msg.text.strip():
             if reply_to_bot and not author.bot and not self.settings.message_content:
                 # A reply with its ping switched off: Discord blanked it, we cannot read it.
                 await target.send(UNREADABLE_REPLY, ReplyMeta(persona=self.tag))
             return None  # e.g. a system notice; nothing a person said
-        if author.bot and not is_self and self.service.addressed(msg) is not None:
-            if not self.guard.allow_bot(msg.channel):
-                log.info(
-                    "discord: not answering bot %s in %s (bot-loop guard)", author.id, msg.channel
-                )
-                await self._store_only(msg)
-                return None
         try:
             received = await self.service.receive(msg, target)
         except MemoryUnavailable:
@@ -166,10 +154,3 @@ class DiscordBot:
             self.answers.add(received.answer)
             received.answer.add_done_callback(self.answers.discard)
         return received
-
-    async def _store_only(self, msg: IncomingMessage) -> None:
-        """Keep a bot's post in memory without answering it (the guard said no)."""
-        try:
-            await self.service.remember(msg)
-        except MemoryUnavailable:
-            log.warning("discord: could not store a bot's message in %s", msg.channel)

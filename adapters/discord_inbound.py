@@ -1,8 +1,9 @@
 """A Discord message as the core's IncomingMessage: channel keys, mentions, attachments.
 
-The bot's own mention (`<@id>`, `<@!id>` or its managed role `<@&id>`) becomes the core's tag,
-moved to the front when it was elsewhere, so "thanks <@bot>!" is addressed too. Other mentions
-become readable names so the model sees `@minseo`, not `<@1234>`.
+The bot's own mention (`<@id>`, `<@!id>` or its managed role `<@&id>`) reads as the core's tag
+`@chatbot` where it was written, and `mentions_bot` says it was there: the core decides what
+that means ("thanks <@bot>!" is addressed too). Other mentions become readable names so the
+model sees `@minseo`, not `<@1234>`.
 """
 
 from __future__ import annotations
@@ -80,8 +81,6 @@ def normalise_text(message: discord.Message, bot_id: int, tag: str) -> Normalise
         return f"#{found.name}" if found is not None else match.group(0)
 
     text = _CHANNEL.sub(channel, _ROLE.sub(role, _USER.sub(user, message.content))).strip()
-    if mentioned and not text.lower().startswith(f"@{tag}"):
-        text = f"@{tag} {text}"
     extras = [f"[attachment: {a.filename}]" for a in message.attachments]
     extras += [f"[sticker: {s.name}]" for s in message.stickers]
     if not text and not extras:
@@ -112,7 +111,12 @@ async def replies_to(message: discord.Message, user_id: int) -> bool:
 
 
 def incoming(
-    message: discord.Message, channel: object, text: str, bot_id: int, *, reply_to_bot: bool
+    message: discord.Message,
+    channel: object,
+    normalised: Normalised,
+    bot_id: int,
+    *,
+    reply_to_bot: bool,
 ) -> IncomingMessage:
     author = message.author
     return IncomingMessage(
@@ -125,9 +129,10 @@ def incoming(
             is_bot=author.bot,
             is_self=author.id == bot_id,
         ),
-        text=text,
+        text=normalised.text,
+        mentions_bot=normalised.mentioned,
         is_direct=message.guild is None,
-        is_reply_to_bot=reply_to_bot,
+        reply_to_bot=reply_to_bot,
         time=message.created_at,
         roles=member_roles(author),
     )

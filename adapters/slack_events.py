@@ -57,14 +57,14 @@ def is_self(event: dict[str, Any], me: BotIdentity) -> bool:
     )
 
 
-def normalise(text: str, me: BotIdentity, tag: str) -> str:
-    """`<@BOT>` becomes `@<tag>` wherever it is; other mentions stay Slack's (they are text).
+def normalise(text: str, me: BotIdentity, tag: str) -> tuple[str, bool]:
+    """`<@BOT>` reads `@<tag>` where it was written; other mentions stay Slack's (they are text).
 
-    A mention anywhere addresses the bot (Slack sends it as `app_mention`), so when it is not at
-    the start the tag is put in front, as the Discord adapter does: "thanks @bot!" is answered.
+    Also says whether the bot was mentioned: a mention anywhere addresses it (Slack sends it as
+    `app_mention`), and the core decides what that means ("thanks @bot!" is answered).
     """
     if not me.user_id:
-        return text.strip()
+        return text.strip(), False
     mentioned = False
 
     def swap(m: re.Match[str]) -> str:
@@ -74,10 +74,7 @@ def normalise(text: str, me: BotIdentity, tag: str) -> str:
         mentioned = True
         return f"@{tag}"
 
-    out = _USER_MENTION.sub(swap, text).strip()
-    if mentioned and not out.lower().startswith(f"@{tag}"):
-        out = f"@{tag} {out}"
-    return out
+    return _USER_MENTION.sub(swap, text).strip(), mentioned
 
 
 def ts_time(ts: str | None) -> datetime:
@@ -144,6 +141,7 @@ class SlackInbound:
         if in_thread:
             reply_to_bot = await self._thread_has_bot(key, channel, str(thread_ts), ts, event, me)
         mine = is_self(event, me)
+        text, mentioned = normalise(str(event.get("text") or ""), me, self.tag)
         return IncomingMessage(
             platform=PLATFORM,
             channel=key,
@@ -154,9 +152,10 @@ class SlackInbound:
                 is_bot=bool(event.get("bot_id")) or event.get("subtype") == "bot_message",
                 is_self=mine,
             ),
-            text=normalise(str(event.get("text") or ""), me, self.tag),
+            text=text,
+            mentions_bot=mentioned,
             is_direct=event.get("channel_type") == "im",
-            is_reply_to_bot=reply_to_bot,
+            reply_to_bot=reply_to_bot,
             time=ts_time(ts),
         )
 
@@ -210,10 +209,11 @@ class SlackInbound:
                     role="assistant" if mine else "user",
                     author_id=f"bot:{self.tag}" if mine else str(earlier.get("user") or "unknown"),
                     author_name=name,
-                    text=normalise(str(earlier.get("text") or ""), me, self.tag),
+                    text=normalise(str(earlier.get("text") or ""), me, self.tag)[0],
                     created_at=ts_time(str(earlier["ts"])),
                     # Its own id in the thread's copy: the original keeps `<channel>:<ts>`.
                     platform_message_id=f"{message_id(channel, str(earlier['ts']))}@{thread_ts}",
                     tag=self.tag if mine else None,
+                    author_is_bot=bool(earlier.get("bot_id")) and not mine,
                 )
             )

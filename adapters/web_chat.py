@@ -7,13 +7,14 @@ get `typing` and `delta` frames; everyone gets exactly one final `text` frame pe
 from __future__ import annotations
 
 import contextlib
+import hmac
 import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Query, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, HTTPException, Query, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import JSONResponse
 
 from adapters.web_frames import (
@@ -28,7 +29,9 @@ from adapters.web_frames import (
 )
 from adapters.web_hub import Connection, Hub
 from adapters.web_page import build_page_router
+from adapters.web_settings import WebSettings
 from bot.delivery import ReplyMeta
+from bot.errors import USER_LINES, ErrorKind
 from bot.memory import MemoryUnavailable
 from bot.service import ChatService
 from bot.types import Author, IncomingMessage, utcnow
@@ -37,6 +40,9 @@ log = logging.getLogger(__name__)
 
 DEFAULT_ROOM = "lobby"
 CLOSE_POLICY = 1008
+CLOSE_TRY_AGAIN = 1013
+MAX_MESSAGE_ID = 2**63 - 1  # ids are 64-bit; a bigger `after` is a client bug, not a 500
+JOIN_CODE_LINE = "This chat needs its join code: ask whoever runs it, then join with it."
 
 
 def channel_of(room: str) -> str:
@@ -57,6 +63,8 @@ class FloodGuard:
         self.stamp = time.monotonic()
 
     def allow(self) -> bool:
+        if self.rate <= 0 or self.burst <= 0:
+            return True  # CHATBOT_WS_RATE=0 (or BURST=0): a class demo's script may post fast
         now = time.monotonic()
         self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
         self.stamp = now
@@ -77,7 +85,7 @@ class WebStream:
         self.id = uuid.uuid4().hex[:12]
 
     async def append(self, delta: str) -> None:
-        self.hub.broadcast(
+        self.hub.broadcast_delta(
             self.room,
             {
                 "type": "delta",
@@ -86,7 +94,6 @@ class WebStream:
                 "timestamp": iso(utcnow()),
                 "stream": self.id,
             },
-            streaming_only=True,
         )
 
     async def close(self, text: str, meta: ReplyMeta) -> None:
@@ -134,21 +141,41 @@ class WebRoomTarget:
         yield
 
 
-def build_web_router(service: ChatService, hub: Hub) -> APIRouter:
+def _token_ok(given: str | None, expected: str | None) -> bool:
+    if expected is None:
+        return True
+    return given is not None and hmac.compare_digest(given.encode(), expected.encode())
+
+
+def _bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    return value.strip() if scheme.lower() == "bearer" and value.strip() else None
+
+
+def _address(ws: WebSocket) -> str:
+    return ws.client.host if ws.client is not None else "unknown"
+
+
+def build_web_router(
+    service: ChatService, hub: Hub, settings: WebSettings | None = None
+) -> APIRouter:
+    settings = settings or WebSettings()
     router = APIRouter()
     reserved = frozenset({"chatbot", "system", *service.personas})
+    cap = settings.connection_cap()
     router.include_router(build_page_router())  # the page: GET /, GET /static/...
-
-    @router.get("/healthz")
-    async def healthz() -> dict[str, Any]:
-        return {"ok": True, "connections": hub.count()}
 
     @router.get("/messages")
     async def messages(
+        request: Request,
         room: str = DEFAULT_ROOM,
         limit: int = Query(100, ge=1, le=1000),
-        after: int = Query(0, ge=0),
+        after: int = Query(0, ge=0, le=MAX_MESSAGE_ID),
+        token: str | None = None,
     ) -> JSONResponse:
+        if not _token_ok(token or _bearer(request), settings.join_token):
+            return JSONResponse({"error": "join_code", "detail": JOIN_CODE_LINE}, status_code=401)
         if problem := room_problem(room):
             raise HTTPException(400, problem)
         try:
@@ -157,27 +184,53 @@ def build_web_router(service: ChatService, hub: Hub) -> APIRouter:
             raise HTTPException(503, "The database is unavailable; try again shortly.") from exc
         return JSONResponse([stored_frame(m) for m in stored])
 
+    async def refuse(ws: WebSocket, line: str, code: str, close: int) -> None:
+        """Accept only to say why in a frame the course client renders, then close."""
+        await ws.accept()
+        await ws.send_json(error_frame(line, utcnow(), code))
+        await ws.close(close)
+
     @router.websocket("/ws/{nickname}")
     async def chat(
-        ws: WebSocket, nickname: str, room: str = DEFAULT_ROOM, stream: str = "0"
+        ws: WebSocket,
+        nickname: str,
+        room: str = DEFAULT_ROOM,
+        stream: str = "0",
+        token: str | None = None,
     ) -> None:
-        await ws.accept()
+        address = _address(ws)
+        if not _token_ok(token, settings.join_token):
+            await refuse(ws, JOIN_CODE_LINE, "join_code", CLOSE_POLICY)
+            return
+        if hub.count() >= cap:
+            log.warning("refusing a WebSocket: %d connections is the cap", cap)
+            await refuse(ws, "The chat is full right now; try again soon.", "full", CLOSE_TRY_AGAIN)
+            return
+        if hub.count_from(address) >= settings.max_per_address:
+            log.warning(
+                "refusing a WebSocket from %s: %d open from there",
+                address,
+                settings.max_per_address,
+            )
+            await refuse(ws, "Too many connections from your network.", "full", CLOSE_TRY_AGAIN)
+            return
         nickname = nickname.strip()
         problem = nickname_problem(nickname, reserved) or room_problem(room)
         if problem:
-            await ws.send_json(error_frame(problem, utcnow(), "rejected"))
-            await ws.close(CLOSE_POLICY)
+            await refuse(ws, problem, "rejected", CLOSE_POLICY)
             return
+        await ws.accept()
         conn = Connection(
             ws,
             nickname,
             room,
             stream=stream.lower() in ("1", "true", "yes"),
             queue_size=hub.queue_size,
+            address=address,
         )
         hub.join(conn)
         target = WebRoomTarget(hub, room)
-        guard = FloodGuard()
+        guard = FloodGuard(settings.ws_rate, settings.ws_burst)
         try:
             while not conn.closed:
                 event = await ws.receive()
@@ -212,18 +265,19 @@ def build_web_router(service: ChatService, hub: Hub) -> APIRouter:
                     message_id=None,
                     author=Author(id=f"web:{nickname}", name=nickname),
                     text=parsed.text,
+                    source=f"web:{address}",
                 )
                 try:
                     received = await service.receive(incoming, target)
                 except MemoryUnavailable:
-                    hub.send(
-                        conn,
-                        error_frame(
-                            "The database is unavailable: that message was not saved. Please resend.",
-                            utcnow(),
-                            "storage_unavailable",
-                        ),
-                    )
+                    line = USER_LINES[ErrorKind.STORAGE]
+                    hub.send(conn, error_frame(line, utcnow(), ErrorKind.STORAGE.value))
+                    continue
+                except Exception:
+                    # Only this sender's message failed: say so to them, keep the connection.
+                    log.exception("could not take a message from %s in %s", nickname, room)
+                    line = "That message could not be stored, so it was not sent."
+                    hub.send(conn, error_frame(line, utcnow(), "not_stored"))
                     continue
                 if received.stored is not None:
                     # Synchronous enqueue: the echo is queued before the answer task can run.
@@ -234,5 +288,15 @@ def build_web_router(service: ChatService, hub: Hub) -> APIRouter:
             hub.leave(conn)
             # Returning closes the socket: first let the writer flush (e.g. the last error).
             await conn.finished()
+
+    return router
+
+
+def build_health_router(hub: Hub) -> APIRouter:
+    router = APIRouter()
+
+    @router.get("/healthz")
+    async def healthz() -> dict[str, Any]:
+        return {"ok": True, "connections": hub.count()}
 
     return router

@@ -3,6 +3,11 @@
 Every connection has a bounded send queue drained by its own writer task. Broadcasting only
 puts the encoded frame on each queue without awaiting anyone; a client whose queue is full
 (it stopped reading) is disconnected with a log line.
+
+A streamed answer's deltas are coalesced per connection: while a delta frame waits in a
+connection's queue, the next piece of the same stream is appended to it instead of queued
+behind it. A model that bursts hundreds of tiny chunks therefore costs a reading client a few
+bigger frames, never its connection; only frames a client does not read can fill its queue.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections import defaultdict
+from collections import Counter, defaultdict
 from typing import Any, Protocol
 
 from starlette.websockets import WebSocket
@@ -23,6 +28,23 @@ CLOSE_TOO_SLOW = 1013  # "try again later"
 CLOSE_GOING_AWAY = 1001
 
 
+class PendingDelta:
+    """A delta frame waiting in one connection's queue; later pieces of its stream join it."""
+
+    __slots__ = ("frame", "pieces")
+
+    def __init__(self, frame: dict[str, Any]):
+        self.frame = frame
+        self.pieces = [frame["message"]]
+
+    def add(self, frame: dict[str, Any]) -> None:
+        self.pieces.append(frame["message"])
+        self.frame = {**frame, "message": ""}
+
+    def encode(self) -> str:
+        return json.dumps({**self.frame, "message": "".join(self.pieces)}, ensure_ascii=False)
+
+
 class Connection:
     def __init__(
         self,
@@ -32,12 +54,15 @@ class Connection:
         *,
         stream: bool,
         queue_size: int = SEND_QUEUE_SIZE,
+        address: str = "",
     ):
         self.ws = ws
+        self.address = address  # the client's network address: connections per address
         self.nickname = nickname
         self.room = room
         self.stream = stream  # opted in to delta and typing frames
-        self.queue: asyncio.Queue[str | None] = asyncio.Queue(queue_size)
+        self.queue: asyncio.Queue[str | PendingDelta | None] = asyncio.Queue(queue_size)
+        self._open_delta: PendingDelta | None = None  # the queue's last item, if a delta
         self.closed = False
         self.close_code = 1000
         self.writer: asyncio.Task[None] | None = None
@@ -49,12 +74,32 @@ class Connection:
             self.queue.put_nowait(data)
         except asyncio.QueueFull:
             return False
+        self._open_delta = None  # later deltas queue behind this frame, in order
+        return True
+
+    def offer_delta(self, frame: dict[str, Any]) -> bool:
+        if self.closed:
+            return True
+        pending = self._open_delta
+        if pending is not None and pending.frame["stream"] == frame["stream"]:
+            pending.add(frame)
+            return True
+        pending = PendingDelta(frame)
+        try:
+            self.queue.put_nowait(pending)
+        except asyncio.QueueFull:
+            return False
+        self._open_delta = pending
         return True
 
     async def run_writer(self) -> None:
         try:
-            while (data := await self.queue.get()) is not None:
-                await self.ws.send_text(data)
+            while (item := await self.queue.get()) is not None:
+                if isinstance(item, PendingDelta):
+                    if item is self._open_delta:
+                        self._open_delta = None  # taken: the next piece starts a new frame
+                    item = item.encode()
+                await self.ws.send_text(item)
         except Exception:  # the socket went away: the reader side notices and cleans up
             pass
         finally:
@@ -84,29 +129,40 @@ class Connection:
 class Relay(Protocol):
     """Carries room frames to the other processes (adapters/web_relay.py, over Redis)."""
 
-    def publish(self, room: str, data: str, streaming_only: bool) -> None: ...
+    def publish(self, room: str, data: str, streaming_only: bool, delta: bool = False) -> None: ...
 
 
 class Hub:
     def __init__(self, queue_size: int = SEND_QUEUE_SIZE) -> None:
         self.rooms: dict[str, set[Connection]] = defaultdict(set)
+        self.by_address: Counter[str] = Counter()
         self.queue_size = queue_size
         self.relay: Relay | None = None  # set when several processes share rooms
+        self._count = 0
 
     def join(self, conn: Connection) -> None:
         conn.writer = asyncio.create_task(conn.run_writer())
         self.rooms[conn.room].add(conn)
+        self.by_address[conn.address] += 1
+        self._count += 1
 
     def leave(self, conn: Connection) -> None:
         members = self.rooms.get(conn.room)
-        if members is not None:
+        if members is not None and conn in members:
             members.discard(conn)
             if not members:
                 del self.rooms[conn.room]
+            self._count -= 1
+            self.by_address[conn.address] -= 1
+            if self.by_address[conn.address] <= 0:
+                del self.by_address[conn.address]
         conn.close(conn.close_code if conn.closed else 1000)
 
     def count(self) -> int:
-        return sum(len(m) for m in self.rooms.values())
+        return self._count
+
+    def count_from(self, address: str) -> int:
+        return self.by_address.get(address, 0)
 
     @staticmethod
     def encode(frame: dict[str, Any]) -> str:
@@ -124,14 +180,28 @@ class Hub:
             if streaming_only and not conn.stream:
                 continue
             if not conn.offer(data):
-                log.warning(
-                    "disconnecting %s in %s: it stopped reading (%d frames queued)",
-                    conn.nickname,
-                    room,
-                    self.queue_size,
-                )
-                conn.close(CLOSE_TOO_SLOW)
-                self.leave(conn)
+                self._too_slow(conn)
+
+    def broadcast_delta(self, room: str, frame: dict[str, Any]) -> None:
+        """A piece of a streamed answer, for the connections that opted in to streaming."""
+        self.deliver_delta(room, frame)
+        if self.relay is not None:
+            self.relay.publish(room, self.encode(frame), True, delta=True)
+
+    def deliver_delta(self, room: str, frame: dict[str, Any]) -> None:
+        for conn in list(self.rooms.get(room, ())):
+            if conn.stream and not conn.offer_delta(frame):
+                self._too_slow(conn)
+
+    def _too_slow(self, conn: Connection) -> None:
+        log.warning(
+            "disconnecting %s in %s: it stopped reading (%d frames queued)",
+            conn.nickname,
+            conn.room,
+            self.queue_size,
+        )
+        conn.close(CLOSE_TOO_SLOW)
+        self.leave(conn)
 
     def send(self, conn: Connection, frame: dict[str, Any]) -> None:
         if not conn.offer(self.encode(frame)):

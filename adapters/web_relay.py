@@ -44,8 +44,8 @@ class RedisRelay:
 
     # -- outbound ---------------------------------------------------------------------------
 
-    def publish(self, room: str, data: str, streaming_only: bool) -> None:
-        envelope = json.dumps({"o": self.origin, "s": streaming_only, "d": data})
+    def publish(self, room: str, data: str, streaming_only: bool, delta: bool = False) -> None:
+        envelope = json.dumps({"o": self.origin, "s": streaming_only, "d": data, "x": delta})
         try:
             self.outbox.put_nowait((self.prefix + room, envelope))
         except asyncio.QueueFull:
@@ -120,7 +120,10 @@ class RedisRelay:
             if envelope["o"] == self.origin:
                 return  # delivered locally when it was broadcast
             room = channel.decode()[len(self.prefix) :]
-            self.hub.deliver(room, envelope["d"], streaming_only=bool(envelope["s"]))
+            if envelope.get("x"):  # a delta: coalesced per connection like local ones
+                self.hub.deliver_delta(room, json.loads(envelope["d"]))
+            else:
+                self.hub.deliver(room, envelope["d"], streaming_only=bool(envelope["s"]))
         except (ValueError, KeyError, TypeError, UnicodeDecodeError):
             log.warning("ignoring a malformed frame on %r", channel)
 

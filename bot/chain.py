@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.addressing import TagParser
 from bot.context import ChatTurn, render_turn
 from bot.memory import Memory
 from bot.personas import Persona
@@ -23,7 +24,11 @@ def chains(provider: Provider) -> bool:
 
 
 async def load_chain(
-    memory: Memory, state: ChannelState, asked: StoredMessage, persona: Persona
+    memory: Memory,
+    state: ChannelState,
+    asked: StoredMessage,
+    persona: Persona,
+    tags: TagParser | None = None,
 ) -> Chain | None:
     """The chain to continue, with every turn since its answer (plain chat included).
 
@@ -42,10 +47,12 @@ async def load_chain(
     # `response_message_id` is the last message the chain's request carried (the question),
     # so plain chat said while that answer was being written is sent now. The chain's own
     # answers are already on the server: leave them out.
-    since = [m for m in since if not m.flagged and not _own_answer(m, persona)]
+    since = [
+        m for m in since if not m.flagged and m.command is None and not _own_answer(m, persona)
+    ]
     if not since or since[-1].id != asked.id:
         since.append(asked)
-    return Chain(state.response_id, [render_turn(m, persona.name) for m in since])
+    return Chain(state.response_id, [render_turn(m, persona.name, tags) for m in since])
 
 
 def _own_answer(message: StoredMessage, persona: Persona) -> bool:

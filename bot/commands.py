@@ -35,9 +35,9 @@ def help_text(personas: Mapping[str, Persona], default: str, name: str) -> str:
 
 
 async def reset(
-    memory: Memory, rules: ChatRules, asked: StoredMessage, message: IncomingMessage | None
+    memory: Memory, rules: ChatRules, asked: StoredMessage, message: IncomingMessage
 ) -> str:
-    if message is not None and not rules.may_reset(message):
+    if not rules.may_reset(message):
         return (
             "Only members with an allowed role may reset this channel "
             "(reset_roles / reset_users in the configuration)."

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from bot.addressing import TagParser
 from bot.settings import ModelSettings
 from bot.types import ChannelKey, Role, StoredMessage
 
@@ -28,14 +29,22 @@ class ModelRequest:
     turns_since_previous: list[ChatTurn] = field(default_factory=list)
 
 
-def render_turn(message: StoredMessage, persona: str) -> ChatTurn:
+def render_turn(message: StoredMessage, persona: str, tags: TagParser | None = None) -> ChatTurn:
     """The persona's own answers are assistant turns; everyone else speaks as `name: text`.
 
-    Other personas' answers are shown as named participants, not as this persona's words.
+    Other personas' answers are shown as named participants, not as this persona's words. A
+    question put to this persona reaches the model without its tag, as the course does
+    (`alice: 안녕??`, not `alice: @chatbot 안녕??`); memory keeps what was typed, and questions
+    to other tags keep theirs, so the model knows whom they asked.
     """
     if message.role == "assistant" and (message.tag or "") == persona:
         return ChatTurn("assistant", message.text)
-    return ChatTurn("user", f"{message.author_name}: {message.text}")
+    text = message.text
+    if message.tag == persona and tags is not None:
+        found = tags.parse(text)
+        if found is not None and found.text:
+            text = found.text
+    return ChatTurn("user", f"{message.author_name}: {text}")
 
 
 def select_history(
@@ -45,6 +54,7 @@ def select_history(
     max_turns: int,
     max_tokens: int,
     count: Callable[[str], int],
+    tags: TagParser | None = None,
 ) -> list[ChatTurn]:
     """Newest kept first, within the turn limit and token budget, starting on a user turn.
 
@@ -53,7 +63,7 @@ def select_history(
     picked: list[ChatTurn] = []
     used = 0
     for message in reversed(messages):
-        turn = render_turn(message, persona)
+        turn = render_turn(message, persona, tags)
         cost = count(turn.content)
         if picked and (len(picked) >= max_turns or used + cost > max_tokens):
             break

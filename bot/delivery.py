@@ -20,6 +20,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from bot.errors import ErrorKind
 from bot.splitting import split_message
+from bot.text import StreamRepair, repair
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +115,8 @@ class Delivery:
         self.clock = clock
         self.text = ""
         self.streamed = False  # True once any delta reached the platform
+        self.finished = False  # the final text (or an error line) was handed to the target
+        self._repair = StreamRepair()  # a delta may end in half of a surrogate pair
         self._stream: NativeStream | None = None
         self._handle: Any = None
         self._shown = ""
@@ -124,6 +127,9 @@ class Delivery:
         return split_message(text, self.target.max_length, self.target.measure)
 
     async def on_delta(self, delta: str) -> None:
+        delta = self._repair.feed(delta)
+        if not delta:
+            return
         self.text += delta
         if self._broken:
             return
@@ -162,6 +168,8 @@ class Delivery:
         await self._final(line, replace(self.meta, error=kind))
 
     async def _final(self, text: str, meta: ReplyMeta) -> None:
+        self.finished = True
+        text = repair(text)
         try:
             if self._stream is not None:
                 await self._stream.close(text, meta)

@@ -12,10 +12,12 @@ class ErrorKind(StrEnum):
     CONTEXT_TOO_LONG = "context_too_long"
     AUTH = "auth_failed"
     SERVER = "provider_error"
+    SERVER_FAILURE = "server_error"  # our own bug: the turn failed for an unexpected reason
     BAD_RESPONSE = "bad_response"
     TIMEOUT = "timed_out"
     BLOCKED = "blocked"
     STORAGE = "storage_unavailable"
+    THROTTLED = "too_many_turns"  # one source asked more than its share (bot/limits.py)
     USAGE = "usage_hint"  # not a failure of anything: the message needs more text
 
 
@@ -37,6 +39,10 @@ USER_LINES: dict[ErrorKind, str] = {
     ErrorKind.BLOCKED: "The model declined to answer this (blocked by its safety filter).",
     ErrorKind.USAGE: "Say something after the tag, for example `@chatbot 안녕?`",
     ErrorKind.STORAGE: "I could not save that message (the database is unavailable). Please resend.",
+    ErrorKind.THROTTLED: (
+        "Too many questions from your network right now. Please wait a minute and ask again."
+    ),
+    ErrorKind.SERVER_FAILURE: "Something went wrong on my side while answering. Please try again.",
 }
 
 

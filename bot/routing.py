@@ -21,14 +21,17 @@ def route(
 ) -> Addressed | None:
     """`found` is the parsed tag (None when the message has none).
 
-    - a DM or a reply to the bot without a tag goes to `name`, then as below;
+    - a mention of the bot anywhere, or a person's DM or reply to the bot, without a tag at
+      the start goes to `name` with the whole text (other bots only by mention or tag: no bot
+      loops), then as below;
     - `@chatbot <command>` stays with `name` (bot/commands.py);
     - on Discord and Slack, where a mention of the bot arrives as `@chatbot`, a tag name as the
       first word selects that tag (`@Bot summary 20`);
     - otherwise `@chatbot` is answered by the channel's default persona, when one is set.
     """
     if found is None:
-        if message.author.is_bot or not (message.is_direct or message.is_reply_to_bot):
+        person_asks = not message.author.is_bot and (message.is_direct or message.reply_to_bot)
+        if not (message.mentions_bot or person_asks):
             return None
         found = Addressed(tag=name, text=message.text.strip())
     if found.tag != name or command_of(found.text):

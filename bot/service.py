@@ -7,6 +7,7 @@ import logging
 import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
+from datetime import datetime
 
 from bot.addressing import Addressed, TagParser
 from bot.chain import chain_eligible, load_chain
@@ -17,6 +18,7 @@ from bot.commands import usage as usage_lines
 from bot.context import ChatTurn, ModelRequest, select_history
 from bot.delivery import Delivery, ReplyTarget, typing_of
 from bot.errors import USER_LINES, ErrorKind, ProviderError
+from bot.limits import TurnLimiter
 from bot.memory import Memory, MemoryUnavailable
 from bot.metrics import NO_METRICS, Metrics, TimedProvider
 from bot.moderation import REFUSAL, Moderator
@@ -26,6 +28,7 @@ from bot.retry import Sleep, call_with_retries
 from bot.routing import route
 from bot.settings import BotSettings
 from bot.tag_behaviour import Prepared, needs_usage_hint, prepare
+from bot.text import repair
 from bot.tokens import context_window, counter_for
 from bot.types import IncomingMessage, NewMessage, StoredMessage, utcnow
 
@@ -70,6 +73,11 @@ class ChatService:
         self.rules = rules or ChatRules()  # per-channel personas, command permissions
         self.moderator = moderator  # None: moderation off
         self.metrics = metrics
+        # When a person last spoke in a post with no readable text, by channel (bot-loop guard).
+        self._people_spoke: dict[str, datetime] = {}
+        self.source_limits = TurnLimiter(
+            settings.source_turns_per_minute, settings.source_turn_burst
+        )
 
     # -- inbound ---------------------------------------------------------------------------
 
@@ -101,13 +109,28 @@ class ChatService:
         """
         if message.author.is_self:
             return Received(stored=None)
+        if not message.text.strip():
+            # Nothing anyone can read (Discord blanks posts that do not concern us without its
+            # Message Content intent): nothing to store, but a person did speak.
+            if not message.author.is_bot:
+                self._person_spoke(message.channel, message.time)
+            return Received(stored=None)
+        message = _repaired(message)
         addressed = self.addressed(message)
+        command = None
+        if addressed is not None and addressed.tag == self.settings.name:
+            command = command_of(addressed.text)
         flagged = await self._flagged(message)
-        stored = await self.memory.add(_as_new(message, flagged))
+        stored = await self.memory.add(_as_new(message, flagged, addressed, command))
         if stored is None:
             return Received(stored=None, addressed=addressed, duplicate=True)
         self.metrics.message_received(message.platform)
         if addressed is None:
+            return Received(stored=stored)
+        if message.author.is_bot and not await self._bot_run_allows(stored):
+            log.info(
+                "not answering bot %s in %s (bot-loop guard)", message.author.id, stored.channel
+            )
             return Received(stored=stored)
         self.metrics.turn_started(message.platform)
         task = asyncio.create_task(self._answer(stored, addressed, target, message))
@@ -116,8 +139,33 @@ class ChatService:
         return Received(stored=stored, addressed=addressed, answer=task)
 
     async def remember(self, message: IncomingMessage) -> StoredMessage | None:
-        """Store a message without answering it (e.g. an adapter's bot-loop guard said no)."""
-        return await self.memory.add(_as_new(message, flagged=False))
+        """Store a message without answering it."""
+        return await self.memory.add(_as_new(_repaired(message), False, None, None))
+
+    async def _bot_run_allows(self, asked: StoredMessage) -> bool:
+        """Another bot addressed us: answer unless we already answered bots `max_bot_turns`
+        times in a row here since a person last spoke. Counted from the stored messages, so
+        it holds across restarts and processes."""
+        limit = self.settings.max_bot_turns
+        window = await self.memory.recent(asked.channel, 4 * limit + 4, up_to_id=asked.id - 1)
+        spoke = self._people_spoke.get(asked.channel)
+        run = 0
+        for earlier in reversed(window):
+            if spoke is not None and earlier.created_at <= spoke:
+                break  # a person spoke after it, in a post we could not read
+            if earlier.role != "user":
+                continue
+            if not earlier.author_is_bot:
+                break
+            if earlier.tag is not None:
+                run += 1
+        return run < limit
+
+    def _person_spoke(self, channel: str, at: datetime) -> None:
+        self._people_spoke.pop(channel, None)
+        self._people_spoke[channel] = at
+        if len(self._people_spoke) > 10_000:
+            self._people_spoke.pop(next(iter(self._people_spoke)))
 
     # -- the answer ------------------------------------------------------------------------
 
@@ -133,40 +181,58 @@ class ChatService:
         asked: StoredMessage,
         addressed: Addressed,
         target: ReplyTarget,
-        message: IncomingMessage | None = None,
+        message: IncomingMessage,
     ) -> None:
         persona = self.personas[addressed.tag]
         delivery = Delivery(target, persona.name, edit_interval=self.edit_interval)
+        try:
+            await self._turn(asked, addressed, persona, delivery, message)
+        except asyncio.CancelledError:
+            raise
+        except MemoryUnavailable:
+            log.warning("memory unavailable while answering in %s", asked.channel)
+            self.metrics.turn_failed(asked.platform, ErrorKind.STORAGE.value)
+            await delivery.fail(USER_LINES[ErrorKind.STORAGE], ErrorKind.STORAGE)
+        except Exception:
+            # Whatever went wrong, the room hears that it did: never silence.
+            log.exception("unexpected failure answering in %s", asked.channel)
+            self.metrics.turn_failed(asked.platform, ErrorKind.SERVER_FAILURE.value)
+            if not delivery.finished:
+                await delivery.fail(USER_LINES[ErrorKind.SERVER_FAILURE], ErrorKind.SERVER_FAILURE)
+
+    async def _turn(
+        self,
+        asked: StoredMessage,
+        addressed: Addressed,
+        persona: Persona,
+        delivery: Delivery,
+        message: IncomingMessage,
+    ) -> None:
         if asked.flagged:
             await delivery.fail(REFUSAL, ErrorKind.BLOCKED)
             return
-        command = command_of(addressed.text) if addressed.tag == self.settings.name else None
-        if command is not None:
-            await self._command(command, asked, message, delivery)
+        if asked.command is not None:
+            await self._command(asked.command, asked, message, delivery)
             return
         if needs_usage_hint(persona, addressed.text):
             await delivery.fail(persona.usage_hint or USER_LINES[ErrorKind.USAGE], ErrorKind.USAGE)
             return
+        if message.source is not None and not self.source_limits.allow(message.source):
+            log.info("turn limit reached for a source in %s", asked.channel)
+            self.metrics.turn_failed(asked.platform, ErrorKind.THROTTLED.value)
+            await delivery.fail(USER_LINES[ErrorKind.THROTTLED], ErrorKind.THROTTLED)
+            return
         prepared = self._prepare(persona, addressed, asked)
         async with self._lock(asked.channel):
             try:
-                async with typing_of(target, persona.name):
+                async with typing_of(delivery.target, persona.name):
                     reply = await self._call_model(asked, persona, delivery, prepared)
             except ProviderError as err:
                 self._log_provider_error(err)
                 self.metrics.turn_failed(asked.platform, err.kind.value)
                 await delivery.fail(err.user_line, err.kind)
                 return
-            except MemoryUnavailable:
-                log.warning("memory unavailable while answering in %s", asked.channel)
-                self.metrics.turn_failed(asked.platform, ErrorKind.STORAGE.value)
-                await delivery.fail(USER_LINES[ErrorKind.STORAGE], ErrorKind.STORAGE)
-                return
-            except Exception:
-                log.exception("unexpected failure answering in %s", asked.channel)
-                self.metrics.turn_failed(asked.platform, ErrorKind.SERVER.value)
-                await delivery.fail(USER_LINES[ErrorKind.SERVER], ErrorKind.SERVER)
-                return
+            reply = replace(reply, text=repair(reply.text))
             stored = await self._store_reply(asked, persona, reply)
             if reply.response_id and stored is not None and persona.behaviour == "chat":
                 # The chain now holds everything up to the question (see bot/chain.py).
@@ -175,15 +241,6 @@ class ChatService:
             reply.text,
             stored.id if stored else None,
             stored.created_at if stored else utcnow(),
-        )
-
-    def _is_command(self, message: StoredMessage) -> bool:
-        """`@chatbot help` and friends stay out of model context, like their (unstored) replies."""
-        if message.role != "user":
-            return False
-        found = self.tags.parse(message.text)
-        return (
-            found is not None and found.tag == self.settings.name and bool(command_of(found.text))
         )
 
     def _prepare(self, persona: Persona, addressed: Addressed, asked: StoredMessage) -> Prepared:
@@ -196,7 +253,7 @@ class ChatService:
         self,
         command: str,
         asked: StoredMessage,
-        message: IncomingMessage | None,
+        message: IncomingMessage,
         delivery: Delivery,
     ) -> None:
         try:
@@ -225,10 +282,10 @@ class ChatService:
         state, history = await self.memory.context(
             asked.channel, prepared.history_turns, up_to_id=asked.id
         )
-        history = [m for m in history if not m.flagged and not self._is_command(m)]
+        history = [m for m in history if not m.flagged and m.command is None]
         raw_provider = self.provider_for(persona.model.provider)
         chain = (
-            await load_chain(self.memory, state, asked, persona)
+            await load_chain(self.memory, state, asked, persona, self.tags)
             if chain_eligible(raw_provider, persona)
             else None
         )
@@ -246,6 +303,7 @@ class ChatService:
             max_turns=prepared.history_turns,
             max_tokens=budget,
             count=count,
+            tags=self.tags,
         )
 
         async def attempt(shrink: bool) -> ModelReply:
@@ -258,6 +316,7 @@ class ChatService:
                     max_turns=max(1, len(full) // 2),
                     max_tokens=budget // 2,
                     count=count,
+                    tags=self.tags,
                 )
             turns = list(turns)
             if prepared.final_turn is not None and turns:
@@ -341,7 +400,17 @@ class ChatService:
             await asyncio.gather(*still, return_exceptions=True)
 
 
-def _as_new(message: IncomingMessage, flagged: bool) -> NewMessage:
+def _repaired(message: IncomingMessage) -> IncomingMessage:
+    """Text a platform let through that cannot be stored as UTF-8 (see bot/text.py)."""
+    text, name = repair(message.text), repair(message.author.name)
+    if text is message.text and name is message.author.name:
+        return message
+    return replace(message, text=text, author=replace(message.author, name=name))
+
+
+def _as_new(
+    message: IncomingMessage, flagged: bool, addressed: Addressed | None, command: str | None
+) -> NewMessage:
     return NewMessage(
         channel=message.channel,
         platform=message.platform,
@@ -351,5 +420,8 @@ def _as_new(message: IncomingMessage, flagged: bool) -> NewMessage:
         text=message.text,
         created_at=message.time,
         platform_message_id=message.message_id,
+        tag=addressed.tag if addressed is not None else None,
         flagged=flagged,
+        command=command,
+        author_is_bot=message.author.is_bot,
     )

@@ -51,3 +51,9 @@ class BotSettings:
     reply_reserve_tokens: int = 1024
     model: ModelSettings = field(default_factory=ModelSettings)
     retry: RetrySettings = field(default_factory=RetrySettings)
+    # Answers to other bots in a row per channel, until a person speaks: no bot loops.
+    max_bot_turns: int = 3
+    # Addressed turns per source (the web chat's client address): a classroom behind one NAT
+    # asking at once fits in the burst. 0 turns the limit off.
+    source_turns_per_minute: float = 60.0
+    source_turn_burst: int = 30

@@ -28,10 +28,12 @@ class Author:
 
 @dataclass(frozen=True, slots=True)
 class IncomingMessage:
-    """One platform message, already normalised by its adapter.
+    """One platform message, as its adapter saw it.
 
-    `text` has the platform's mention of the bot rewritten to `@chatbot`; the core decides
-    whether the message is addressed and strips the tag.
+    `text` is what the person wrote, with the platform's mention syntax made readable (the
+    bot's own mention reads `@chatbot`, where it was written). The adapter reports facts
+    (`mentions_bot`, `reply_to_bot`, `is_direct`); the core alone decides whether the message
+    is addressed, by which tag, and what the model sees.
     """
 
     platform: str
@@ -39,12 +41,16 @@ class IncomingMessage:
     message_id: str | None
     author: Author
     text: str
-    is_direct: bool = False
-    is_reply_to_bot: bool = False
+    mentions_bot: bool = False  # the platform says the bot (or its role) was mentioned
+    reply_to_bot: bool = False  # a reply to one of the bot's messages
+    is_direct: bool = False  # a direct message with the bot
     time: datetime = field(default_factory=utcnow)
     # The sender's platform roles (Discord role names/ids, Slack: none yet): `@chatbot reset`
     # checks them against the configured reset_roles.
     roles: tuple[str, ...] = ()
+    # Where the message came from on the network, for per-source turn limits: the web chat's
+    # client address. None where the platform vouches for its users (Slack, Discord).
+    source: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,9 +74,12 @@ class NewMessage:
     text: str
     created_at: datetime
     platform_message_id: str | None = None
+    # The tag that answered (assistant rows) or was addressed (user rows; None: plain chat).
     tag: str | None = None
     usage: Usage | None = None
     flagged: bool = False
+    command: str | None = None  # `@chatbot help` and friends: kept out of model context
+    author_is_bot: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,9 +105,12 @@ class StoredMessage:
     text: str
     created_at: datetime
     platform_message_id: str | None = None
+    # The tag that answered (assistant rows) or was addressed (user rows; None: plain chat).
     tag: str | None = None
     usage: Usage | None = None
     flagged: bool = False
+    command: str | None = None  # `@chatbot help` and friends: kept out of model context
+    author_is_bot: bool = False
 
 
 @dataclass(frozen=True, slots=True)

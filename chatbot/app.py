@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from fastapi import FastAPI
 
 from adapters.discord_bot import DiscordBot
-from adapters.web_chat import build_web_router
+from adapters.web_chat import build_health_router, build_web_router
 from adapters.web_hub import Hub
 from bot.providers.base import Provider, close_provider
 from bot.service import ChatService
@@ -114,7 +114,15 @@ def create_app(
             await close_provider(moderator)
         await store.close()
 
-    app = FastAPI(title="chatbot", lifespan=lifespan)
+    # FastAPI's /docs, /redoc and /openapi.json list every route to anyone: off unless asked.
+    docs = settings.api_docs
+    app = FastAPI(
+        title="chatbot",
+        lifespan=lifespan,
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
+    )
     app.state.service = service
     app.state.hub = hub
     app.state.store = store
@@ -122,8 +130,11 @@ def create_app(
     app.state.metrics = metrics
     app.state.graceful_stop = stop
     app.state.model_workers = workers
-    app.include_router(build_web_router(service, hub))
-    app.include_router(build_ops_router(metrics))
+    app.include_router(build_health_router(hub))
+    if settings.web.enabled:
+        app.include_router(build_web_router(service, hub, settings.web))
+    if settings.metrics:
+        app.include_router(build_ops_router(metrics, settings.metrics_token))
     if slack is not None:
         app.state.slack = slack
         app.include_router(slack.router())

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import faulthandler
 import gc
 import logging
 import os
@@ -27,11 +29,19 @@ def freeze_startup_objects() -> None:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from adapters.web_settings import raise_fd_limit
     from chatbot.app import create_app
     from chatbot.operations import GracefulServer
 
+    # A fatal signal (a database file gone bad under SQLite's memory map) at least says where.
+    with contextlib.suppress(ValueError, OSError):  # stderr without a file (embedded, tests)
+        faulthandler.enable()
+    fds = raise_fd_limit()  # WebSockets are capped below it (adapters/web_settings.py)
     settings = AppSettings.from_env()
     app = create_app(settings)
+    logging.getLogger("chatbot").info(
+        "file descriptors: %d; at most %d WebSockets", fds, settings.web.connection_cap()
+    )
     freeze_startup_objects()
     config = uvicorn.Config(
         app, host=args.host, port=args.port, log_level=args.log_level.lower(), ws_max_size=64 * 1024

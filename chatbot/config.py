@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from adapters.discord_bot import DiscordSettings
 from adapters.slack_settings import SlackSettings
+from adapters.web_settings import MAX_CONNECTIONS_PER_ADDRESS, WebSettings
 from bot.settings import (
     DEFAULT_GEMINI_MODEL,
     DEFAULT_MODEL,
@@ -29,6 +30,8 @@ SECRET_NAMES = (
     "SLACK_SIGNING_SECRET",
     "SLACK_APP_TOKEN",
     "DISCORD_TOKEN",
+    "CHATBOT_WEB_TOKEN",
+    "CHATBOT_METRICS_TOKEN",
 )
 
 
@@ -61,6 +64,10 @@ class AppSettings:
     # Tags, per-channel settings, commands, moderation: the TOML file in CHATBOT_CONFIG.
     tags: FileConfig = field(default_factory=lambda: load_config(None))
     slack: SlackSettings | None = None  # set when SLACK_BOT_TOKEN and a transport are
+    web: WebSettings = field(default_factory=WebSettings)
+    metrics: bool = True  # CHATBOT_METRICS=off removes GET /metrics
+    metrics_token: str | None = field(default=None, repr=False)  # CHATBOT_METRICS_TOKEN
+    api_docs: bool = False  # CHATBOT_API_DOCS=on serves FastAPI's /docs, /redoc, /openapi.json
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> AppSettings:
@@ -87,6 +94,9 @@ class AppSettings:
             max_history_turns=_num(env, "CHATBOT_MAX_HISTORY_TURNS", int, 40),  # type: ignore[arg-type]
             max_history_tokens=_num(env, "CHATBOT_MAX_HISTORY_TOKENS", int, 12_000),  # type: ignore[arg-type]
             model=model,
+            max_bot_turns=_max_bot_turns(env),
+            source_turns_per_minute=_non_negative(env, "CHATBOT_WEB_TURNS_PER_MINUTE", float, 60.0),  # type: ignore[arg-type]
+            source_turn_burst=_non_negative(env, "CHATBOT_WEB_TURN_BURST", int, 30),  # type: ignore[arg-type]
         )
         return cls(
             bot=bot,
@@ -101,6 +111,10 @@ class AppSettings:
             secrets={k: env[k] for k in SECRET_NAMES if env.get(k)},
             tags=_tags_config(env),
             slack=SlackSettings.from_env(env),
+            web=web_from_env(env),
+            metrics=_flag(env, "CHATBOT_METRICS", default=True),
+            metrics_token=env.get("CHATBOT_METRICS_TOKEN", "").strip() or None,
+            api_docs=_flag(env, "CHATBOT_API_DOCS"),
         )
 
 
@@ -119,23 +133,52 @@ def _tags_config(env: Mapping[str, str]) -> FileConfig:
         raise ConfigError(str(exc)) from exc
 
 
-def _flag(env: Mapping[str, str], name: str) -> bool:
+def _flag(env: Mapping[str, str], name: str, default: bool = False) -> bool:
     raw = env.get(name, "").strip().lower()
-    if raw in ("", "0", "false", "no", "off"):
+    if not raw:
+        return default
+    if raw in ("0", "false", "no", "off"):
         return False
     if raw in ("1", "true", "yes", "on"):
         return True
-    raise ConfigError(f"{name}={raw!r} is not a flag (use 1 or 0)")
+    raise ConfigError(f"{name}={raw!r} is not a flag (use on or off)")
+
+
+def _non_negative(env: Mapping[str, str], name: str, kind: type, default: object) -> object:
+    value = _num(env, name, kind, default)
+    assert isinstance(value, int | float)
+    if value < 0:
+        raise ConfigError(f"{name} must be 0 or more")
+    return value
+
+
+def _max_bot_turns(env: Mapping[str, str]) -> int:
+    """CHATBOT_MAX_BOT_TURNS; CHATBOT_DISCORD_MAX_BOT_TURNS is its older, Discord-only name."""
+    name = "CHATBOT_MAX_BOT_TURNS"
+    if not env.get(name, "").strip() and env.get("CHATBOT_DISCORD_MAX_BOT_TURNS", "").strip():
+        name = "CHATBOT_DISCORD_MAX_BOT_TURNS"
+    value = _non_negative(env, name, int, 3)
+    assert isinstance(value, int)
+    return value
+
+
+def web_from_env(env: Mapping[str, str]) -> WebSettings:
+    cap = _non_negative(env, "CHATBOT_WS_MAX_CONNECTIONS", int, 0)
+    per_address = _non_negative(env, "CHATBOT_WS_MAX_PER_ADDRESS", int, MAX_CONNECTIONS_PER_ADDRESS)
+    assert isinstance(cap, int) and isinstance(per_address, int)
+    return WebSettings(
+        enabled=_flag(env, "CHATBOT_WEB", default=True),
+        join_token=env.get("CHATBOT_WEB_TOKEN", "").strip() or None,
+        ws_rate=_non_negative(env, "CHATBOT_WS_RATE", float, 5.0),  # type: ignore[arg-type]
+        ws_burst=_non_negative(env, "CHATBOT_WS_BURST", float, 10.0),  # type: ignore[arg-type]
+        max_connections=cap or None,
+        max_per_address=per_address or 1_000_000,
+    )
 
 
 def discord_from_env(env: Mapping[str, str]) -> DiscordSettings:
-    max_bot_turns = _num(env, "CHATBOT_DISCORD_MAX_BOT_TURNS", int, 3)
-    assert isinstance(max_bot_turns, int)
-    if max_bot_turns < 0:
-        raise ConfigError("CHATBOT_DISCORD_MAX_BOT_TURNS must be 0 or more")
     return DiscordSettings(
         token=env.get("DISCORD_TOKEN", "").strip() or None,
         message_content=_flag(env, "CHATBOT_DISCORD_MESSAGE_CONTENT"),
         sharded=_flag(env, "CHATBOT_DISCORD_SHARDED"),
-        max_bot_turns=max_bot_turns,
     )

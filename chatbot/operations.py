@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 import socket
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 import uvicorn
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 
 from adapters.web_hub import CLOSE_GOING_AWAY, Hub
 from bot.service import ChatService
@@ -21,11 +22,16 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def build_ops_router(metrics: PrometheusMetrics) -> APIRouter:
+def build_ops_router(metrics: PrometheusMetrics, token: str | None = None) -> APIRouter:
+    """`GET /metrics`; with CHATBOT_METRICS_TOKEN only for `Authorization: Bearer <token>`."""
     router = APIRouter()
+    expected = f"Bearer {token}".encode() if token else None
 
     @router.get("/metrics")
-    async def prometheus() -> Response:
+    async def prometheus(request: Request) -> Response:
+        given = request.headers.get("authorization", "").encode()
+        if expected is not None and not hmac.compare_digest(given, expected):
+            return Response("metrics need their token\n", status_code=401)
         return Response(metrics.render(), media_type=CONTENT_TYPE)
 
     return router

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Column, DateTime, Index, Integer, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    Text,
+    UniqueConstraint,
+    false,
+)
 from sqlmodel import Field, SQLModel
 
 
@@ -37,6 +47,12 @@ class MessageRow(SQLModel, table=True):
     provider: str | None = Field(default=None, max_length=64)
     # Set when moderation flagged the message: stored, never sent to a model.
     flagged: bool = Field(default=False, nullable=False)
+    # `help`, `reset`, `usage` when the message was that command: kept out of model context.
+    command: str | None = Field(default=None, max_length=16)
+    # Another bot wrote it: the core's bot-loop guard counts answers to bots in a row.
+    author_is_bot: bool = Field(
+        default=False, sa_column=Column(Boolean, nullable=False, server_default=false())
+    )
 
 
 class ChannelRow(SQLModel, table=True):

@@ -59,6 +59,8 @@ def _stored(m: Mapping[str, Any]) -> StoredMessage:
         tag=m["tag"],
         usage=usage,
         flagged=bool(m["flagged"]),
+        command=m["command"],
+        author_is_bot=bool(m["author_is_bot"]),
     )
 
 
@@ -167,6 +169,8 @@ class SQLStore:
             "model": u.model if u else None,
             "provider": u.provider if u else None,
             "flagged": message.flagged,
+            "command": message.command,
+            "author_is_bot": message.author_is_bot,
         }
 
         if self._sqlite:
@@ -201,17 +205,18 @@ class SQLStore:
                 rows = await self._write(
                     lambda conn, b=batch: _insert_many(conn, [v for v, _ in b])
                 )
-            except IntegrityError:
-                # A duplicate somewhere in the batch: find it by inserting one at a time.
+            except MemoryUnavailable as exc:  # the database is gone for everyone alike
+                for _, future in batch:
+                    _settle(future, error=exc)
+                continue
+            except Exception:
+                # One row failed the statement (a duplicate delivery, a value the driver
+                # refuses): insert one at a time, so only that row's sender hears about it.
                 for values, future in batch:
                     try:
                         _settle(future, result=await self._add_one(values))
                     except Exception as exc:
                         _settle(future, error=exc)
-                continue
-            except Exception as exc:
-                for _, future in batch:
-                    _settle(future, error=exc)
                 continue
             for (_, future), row in zip(batch, rows, strict=True):
                 _settle(future, result=row)

@@ -46,7 +46,7 @@ async def test_help_lists_this_channels_tags_one_line_each(
     await say(c, "soyeon", "@chatbot hi")
     await c.answer()
     # The stored command stays out of the next model call's context.
-    assert roles_and_texts(model.chat_requests()[-1])[1:] == [("user", "soyeon: @chatbot hi")]
+    assert roles_and_texts(model.chat_requests()[-1])[1:] == [("user", "soyeon: hi")]
     await c.close()
 
 
@@ -75,9 +75,7 @@ async def test_reset_forgets_history_keeps_messages_and_clears_the_chain(
     assert state.response_id is None and state.response_message_id is None
     await say(c, "soyeon", "@chatbot what is my name?")
     await c.answer()
-    assert roles_and_texts(model.chat_requests()[-1])[1:] == [
-        ("user", "soyeon: @chatbot what is my name?")
-    ]
+    assert roles_and_texts(model.chat_requests()[-1])[1:] == [("user", "soyeon: what is my name?")]
     async with httpx.AsyncClient() as http:
         stored = (await http.get(f"{app.http}/messages")).json()
     assert [m["message"] for m in stored][:3] == [
@@ -186,7 +184,7 @@ async def test_moderation_on_flagged_message_is_refused_stored_flagged_not_sent(
     await say(c, "soyeon", "@chatbot a fine question")
     await c.answer()
     sent = roles_and_texts(model.chat_requests()[-1])[1:]
-    assert sent == [("user", "soyeon: @chatbot a fine question")]  # flagged ones left out
+    assert sent == [("user", "soyeon: a fine question")]  # flagged ones left out
     stored = await store.recent("web:lobby", 10)
     assert [(m.text, m.flagged) for m in stored[:3]] == [
         ("plain badword chat", True),

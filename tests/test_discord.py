@@ -329,12 +329,13 @@ def test_discord_settings_from_env() -> None:
             "DISCORD_TOKEN": "tok-123",
             "CHATBOT_DISCORD_MESSAGE_CONTENT": "1",
             "CHATBOT_DISCORD_SHARDED": "true",
-            "CHATBOT_DISCORD_MAX_BOT_TURNS": "5",
+            "CHATBOT_DISCORD_MAX_BOT_TURNS": "5",  # the older name of CHATBOT_MAX_BOT_TURNS
         }
     )
     assert settings.discord.token == "tok-123" and "tok-123" not in repr(settings.discord)
     assert settings.discord.message_content and settings.discord.sharded
-    assert settings.discord.max_bot_turns == 5
+    assert settings.bot.max_bot_turns == 5
+    assert AppSettings.from_env({"CHATBOT_MAX_BOT_TURNS": "2"}).bot.max_bot_turns == 2
     assert not AppSettings.from_env({}).discord.message_content
     with pytest.raises(ConfigError):
         AppSettings.from_env({"CHATBOT_DISCORD_MESSAGE_CONTENT": "maybe"})
@@ -348,7 +349,9 @@ async def test_mentioning_the_bots_role_addresses_it(
     data["mention_roles"] = [BOT_ROLE_ID]
     await world.post(data)
     assert world.server.visible(CHANNEL_ID) == ["answer 1"]
-    assert [m.text for m in await world.memory(key())][0] == "@chatbot hey @chatbot what is up?"
+    assert [m.text for m in await world.memory(key())][0] == "hey @chatbot what is up?"
+    # what the model hears: the words as written, the mention where it was (issue 12)
+    assert model.chat_requests()[0]["messages"][-1]["content"] == "Minseo: hey @chatbot what is up?"
 
 
 async def test_error_lines_are_marked(make_world: MakeWorld, model: ModelServer) -> None:

@@ -208,7 +208,7 @@ async def test_a_briefly_locked_database_gives_a_clear_error_and_recovers(tmp_pa
         await c.say("during the outage")
         err = await c.recv()
         assert err["type"] == "error" and err["error"] == "storage_unavailable"
-        assert "not saved" in err["message"]
+        assert "could not save that message" in err["message"]
         blocker.execute("ROLLBACK")
         blocker.close()
         await c.say("after the outage")

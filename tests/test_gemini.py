@@ -44,7 +44,7 @@ async def test_wire_carries_system_instruction_contents_and_config(
     assert body["contents"][1]["parts"] == [{"text": "answer 1"}]
     assert body["contents"][2]["parts"] == [
         {"text": "minsun: 나도 왔어"},
-        {"text": "soyeon: @chatbot 누가 왔어?"},
+        {"text": "soyeon: 누가 왔어?"},
     ]
     config = body["generationConfig"]
     assert config["temperature"] == 0.3 and config["topP"] == 0.9

@@ -10,13 +10,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import func, select, text
 from sqlmodel import SQLModel
 
-from bot.types import NewMessage
-from memory.migrate import SchemaError, current, head, upgrade
+from memory.migrate import BASELINE, SchemaError, alembic_config, current, head, upgrade
 from memory.models import MessageRow
 from memory.store import SQLStore, make_engine
 from tests.databases import ENGINES, fresh_database
@@ -38,6 +38,13 @@ async def test_fresh_database_gets_the_models_schema(kind: str, tmp_path: Path) 
         await store.close()
 
 
+def _first_release_schema(conn: object) -> None:
+    cfg = alembic_config()
+    cfg.attributes["connection"] = conn
+    command.upgrade(cfg, BASELINE)
+    conn.execute(text("DROP TABLE alembic_version"))  # type: ignore[attr-defined]
+
+
 def _db_upgrade(url: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "CHATBOT_DATABASE_URL": url}
     return subprocess.run(
@@ -54,24 +61,27 @@ async def test_database_from_the_first_release_upgrades_without_losing_a_row(
     kind: str, tmp_path: Path
 ) -> None:
     async with fresh_database(kind, tmp_path) as url:
-        # The first release created its tables with create_all and had no alembic_version.
+        # The first release created its tables with create_all and had no alembic_version:
+        # its schema is exactly the baseline revision's.
         engine = make_engine(url)
         async with engine.begin() as conn:
-            await conn.run_sync(SQLModel.metadata.create_all)
-        old = SQLStore(engine)
-        for i in range(120):
-            await old.add(
-                NewMessage(
-                    channel=f"web:{i % 3}",
-                    platform="web",
-                    role="user",
-                    author_id="web:a",
-                    author_name="a",
-                    text=f"message {i}",
-                    created_at=datetime(2026, 1, 1, tzinfo=UTC),
+            await conn.run_sync(_first_release_schema)
+            for i in range(120):
+                said = "@chatbot help" if i == 3 else f"message {i}"
+                await conn.execute(
+                    text(
+                        "INSERT INTO messages (channel, platform, role, author_id, author_name,"
+                        " text, created_at, flagged) VALUES (:c, 'web', 'user', 'web:a', 'a',"
+                        " :t, :at, false)"
+                    ),
+                    {"c": f"web:{i % 3}", "t": said, "at": datetime(2026, 1, 1, tzinfo=UTC)},
+                )
+            await conn.execute(
+                text(
+                    "INSERT INTO channels (channel, response_id, response_message_id,"
+                    " reset_after_id) VALUES ('web:0', 'resp_x', 7, 0)"
                 )
             )
-        await old.save_chain("web:0", "resp_x", 7)
         await engine.dispose()
 
         done = await asyncio.to_thread(_db_upgrade, url)
@@ -85,6 +95,10 @@ async def test_database_from_the_first_release_upgrades_without_losing_a_row(
         assert count == 120
         assert [m.text for m in await store.recent("web:0", 2)] == ["message 114", "message 117"]
         assert (await store.state("web:0")).response_id == "resp_x"
+        # Rows the first release stored read as they were; an old command is marked as one.
+        old = await store.recent("web:0", 200)
+        assert [m.command for m in old if m.text == "@chatbot help"] == ["help"]
+        assert {m.author_is_bot for m in old} == {False}
         await store.close()
 
 

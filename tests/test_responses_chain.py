@@ -48,10 +48,10 @@ async def test_course_transcript_hears_plain_chat(db_url: str, pserver: Provider
     assert first.get("previous_response_id") is None
     assert first["stream"] is True and first["store"] is True
     assert first["instructions"] == app.app.state.service.settings.system_prompt
-    assert contents(first) == ["soyeon: @chatbot 내이름은 소연이야"]
+    assert contents(first) == ["soyeon: 내이름은 소연이야"]
     # the third message's request continues the chain and carries the plain-chat line
     assert third["previous_response_id"] == "resp_1"
-    assert contents(third) == ["soyeon: 사실 나는 민선데!", "soyeon: @chatbot 내이름이 머라고!!!!"]
+    assert contents(third) == ["soyeon: 사실 나는 민선데!", "soyeon: 내이름이 머라고!!!!"]
     assert third["instructions"] == first["instructions"]
 
 
@@ -74,7 +74,7 @@ async def test_restart_keeps_the_chain(db_url: str, pserver: ProviderServer) -> 
         await app.stop()
     second = pserver.responses_requests()[1]
     assert second["previous_response_id"] == "resp_1"
-    assert contents(second) == ["soyeon: @chatbot 무슨 색?"]
+    assert contents(second) == ["soyeon: 무슨 색?"]
 
 
 async def test_two_channels_keep_two_chains(db_url: str, pserver: ProviderServer) -> None:
@@ -93,8 +93,8 @@ async def test_two_channels_keep_two_chains(db_url: str, pserver: ProviderServer
         await app.stop()
     reqs = pserver.responses_requests()
     assert [r.get("previous_response_id") for r in reqs] == [None, None, "resp_1", "resp_2"]
-    assert contents(reqs[2]) == ["amy: @chatbot a2"]
-    assert contents(reqs[3]) == ["bob: @chatbot b2"]
+    assert contents(reqs[2]) == ["amy: a2"]
+    assert contents(reqs[3]) == ["bob: b2"]
 
 
 async def test_lost_previous_response_falls_back_and_starts_a_new_chain(
@@ -119,12 +119,12 @@ async def test_lost_previous_response_falls_back_and_starts_a_new_chain(
     assert [r.get("previous_response_id") for r in reqs] == [None, "resp_1", None, "resp_2"]
     # the fallback sent the ordinary history: the whole conversation so far
     assert contents(reqs[2]) == [
-        "soyeon: @chatbot 내이름은 소연이야",
+        "soyeon: 내이름은 소연이야",
         "answer 1",
-        "soyeon: @chatbot 내이름이 머라고?",
+        "soyeon: 내이름이 머라고?",
     ]
     assert [item["role"] for item in reqs[2]["input"]] == ["user", "assistant", "user"]
-    assert contents(reqs[3]) == ["soyeon: @chatbot 고마워"]
+    assert contents(reqs[3]) == ["soyeon: 고마워"]
     assert texts == [
         "@chatbot 내이름은 소연이야",
         "answer 1",
@@ -150,7 +150,7 @@ async def test_reset_clears_the_chain_for_the_model(db_url: str, pserver: Provid
         await app.stop()
     second = pserver.responses_requests()[1]
     assert second.get("previous_response_id") is None
-    assert contents(second) == ["soyeon: @chatbot 둘"]
+    assert contents(second) == ["soyeon: 둘"]
 
 
 async def test_stub_event_sequence_satisfies_the_sdk_stream_helper(
@@ -188,5 +188,5 @@ async def test_chat_said_while_an_answer_was_written_reaches_the_next_call(
     # the chain's own answer is on the server already; the line said meanwhile is not
     assert contents(second) == [
         "jihun: said while the bot was writing",
-        "soyeon: @chatbot 두 번째",
+        "soyeon: 두 번째",
     ]

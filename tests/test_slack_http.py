@@ -36,7 +36,7 @@ async def test_mention_in_channel_streams_answer_into_its_thread(
     assert not slack.visible()[0].streaming
     # The model saw the mention as the core's tag, stripped, with the author's name.
     last = model.chat_requests()[0]["messages"][-1]
-    assert last == {"role": "user", "content": "alice: @chatbot hi there"}
+    assert last == {"role": "user", "content": "alice: hi there"}
     key = f"slack:{TEAM}:C0CHAN"
     assert await stored(slack_app, key) == [
         ("user", "@chatbot hi there"),
@@ -113,7 +113,7 @@ async def test_thread_follow_up_without_mention_and_memories_kept_apart(
     await slack.wait_for(lambda: len(slack.of("chat.stopStream")) == 2)
     second = model.chat_requests()[1]["messages"]
     assert [t["role"] for t in second[1:]] == ["user", "assistant", "user"]
-    assert second[1]["content"] == "alice: @chatbot capital of France?"
+    assert second[1]["content"] == "alice: @chatbot capital of France?"  # seeded: as written
     assert second[2]["content"] == "The capital is Paris."
     assert second[-1]["content"] == "alice: and its population?"
     assert slack.visible()[1].thread_ts == ask["ts"]
@@ -151,7 +151,7 @@ async def test_other_bots_ignored_unless_they_tag_us_and_self_dropped(
     assert model.chat_requests() == []
     await events.send(message(f"<@{BOT_USER}> report please", user="", **other))
     await slack.wait_for(lambda: slack.of("chat.stopStream"))
-    assert model.chat_requests()[0]["messages"][-1]["content"] == "otherbot: @chatbot report please"
+    assert model.chat_requests()[0]["messages"][-1]["content"] == "otherbot: report please"
     assert ("user", "my own words") not in await stored(slack_app, f"slack:{TEAM}:C0CHAN")
 
 

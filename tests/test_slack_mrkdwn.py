@@ -40,12 +40,12 @@ def test_markdown_for_streams_is_defused_but_otherwise_untouched() -> None:
     assert out.replace("\u2060", "") == "**hi** <!here> <@U1> <#C1> a<b"
 
 
-def test_bot_mention_becomes_the_tag_others_stay() -> None:
+def test_bot_mention_becomes_the_tag_where_it_was_written_others_stay() -> None:
     me = BotIdentity(user_id="U0BOT", bot_id="B0BOT")
-    assert normalise("<@U0BOT> hi <@U0ALICE>", me, "chatbot") == "@chatbot hi <@U0ALICE>"
-    # a mention later in the message addresses the bot too: the tag goes in front
-    assert normalise("thanks <@U0BOT|chatbot>!", me, "chatbot") == "@chatbot thanks @chatbot!"
-    assert normalise("hi <@U0ALICE>", me, "chatbot") == "hi <@U0ALICE>"
+    assert normalise("<@U0BOT> hi <@U0ALICE>", me, "chatbot") == ("@chatbot hi <@U0ALICE>", True)
+    # a mention later in the message stays where it was; the core hears it was there
+    assert normalise("thanks <@U0BOT|chatbot>!", me, "chatbot") == ("thanks @chatbot!", True)
+    assert normalise("hi <@U0ALICE>", me, "chatbot") == ("hi <@U0ALICE>", False)
 
 
 def test_slack_settings_need_a_token_and_a_transport() -> None:

@@ -72,7 +72,7 @@ def msg(
     [
         (msg("hello"), None),
         (msg("hello", is_direct=True), ("chatbot", "hello")),
-        (msg("hello", is_reply_to_bot=True), ("chatbot", "hello")),
+        (msg("hello", reply_to_bot=True), ("chatbot", "hello")),
         (msg("@chatbot hi", channel="web:stories"), ("dragon", "hi")),  # channel default
         (msg("hi", channel="web:stories", is_direct=True), ("dragon", "hi")),
         (msg("@chatbot help", channel="web:stories"), ("chatbot", "help")),  # commands stay

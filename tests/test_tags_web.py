@@ -38,7 +38,7 @@ async def test_summary_n_reads_exactly_the_last_n_messages_including_plain_chat(
     assert sent[0][0] == "system" and sent[0][1].startswith("You summarise a group chat.")
     assert sent[1:] == [
         ("user", "soyeon: m3"),
-        ("user", "soyeon: @dragon hi"),
+        ("user", "soyeon: @dragon hi"),  # a question to another tag keeps its tag
         ("user", "dragon: answer 1"),  # another tag's answer: a named participant
         ("user", "soyeon: m4"),
         ("user", "soyeon: m5"),
@@ -118,7 +118,7 @@ async def test_counsel_has_a_careful_prompt_and_reads_the_chat(
     assert "109" in system[1] and "1393" in system[1] and "119" in system[1]
     assert turns == [
         ("user", "hana: exams are next week"),
-        ("user", "hana: @counsel I feel so stressed"),
+        ("user", "hana: I feel so stressed"),
     ]
     assert body["temperature"] == 0.5
     await c.close()
@@ -142,7 +142,7 @@ async def test_dragon_and_chatbot_answer_under_their_own_names(
     assert second["messages"][1:] == [
         {"role": "user", "content": "yuna: @dragon Tell me a story about a dragon"},
         {"role": "user", "content": "dragon: answer 1"},
-        {"role": "user", "content": "yuna: @chatbot what did the dragon say?"},
+        {"role": "user", "content": "yuna: what did the dragon say?"},
     ]
     await c.close()
 

@@ -27,10 +27,10 @@ async def test_course_memory_scenario_plain_chat_reaches_the_model(app, model):
     msgs = contents(third)
     assert msgs[0][0] == "system"
     assert msgs[1:] == [
-        ("user", "소연: @chatbot 내 이름은 소연이야"),
+        ("user", "소연: 내 이름은 소연이야"),
         ("assistant", first["message"]),
         ("user", "소연: 사실 내이름은 민서 인데"),
-        ("user", "소연: @chatbot 내이름이 뭐게?"),
+        ("user", "소연: 내이름이 뭐게?"),
     ]
     assert third["model"] == "gpt-4.1" and third["stream"] is True
     await c.close()
@@ -88,7 +88,7 @@ async def test_rooms_never_leak_into_each_others_requests(app, model):
     request_b = model.chat_requests()[1]
     text_b = " ".join(m["content"] for m in request_b["messages"])
     assert "pineapple" not in text_b and "alice" not in text_b
-    assert contents(request_b)[1:] == [("user", "bob: @chatbot what is the secret word?")]
+    assert contents(request_b)[1:] == [("user", "bob: what is the secret word?")]
     await a.close()
     await b.close()
 
@@ -110,7 +110,7 @@ async def test_the_room_keeps_chatting_while_the_model_thinks(app, model):
 
 async def test_answers_in_one_room_keep_order_while_rooms_run_in_parallel(app, model):
     model.default = lambda body: Reply(
-        "re: " + body["messages"][-1]["content"].split("@chatbot ")[-1], delay=0.4
+        "re: " + body["messages"][-1]["content"].split(": ", 1)[-1], delay=0.4
     )
     one = await Client.connect(app.ws_url("u", room="one"))
     two = await Client.connect(app.ws_url("v", room="two"))
@@ -123,9 +123,9 @@ async def test_answers_in_one_room_keep_order_while_rooms_run_in_parallel(app, m
     reqs = model.requests
     # room "two" did not wait for room "one": its request arrived before one's first finished
     by_text = {r.body["messages"][-1]["content"]: r.at for r in reqs}
-    assert by_text["v: @chatbot elsewhere"] < by_text["u: @chatbot first"] + 0.3
+    assert by_text["v: elsewhere"] < by_text["u: first"] + 0.3
     # the room's lock: the second question went to the model only after the first was answered
-    assert by_text["u: @chatbot second"] >= by_text["u: @chatbot first"] + 0.4
+    assert by_text["u: second"] >= by_text["u: first"] + 0.4
     await one.close()
     await two.close()
 
@@ -141,9 +141,9 @@ async def test_history_is_limited_newest_first_and_starts_on_a_user_turn(db_url,
         # 5 candidate turns (q0 a1 q1 a2 q2); the limit keeps the newest 4, then the leading
         # assistant turn is dropped so the history starts on a user turn.
         assert msgs[1:] == [
-            ("user", "u: @chatbot q1"),
+            ("user", "u: q1"),
             ("assistant", "answer 2"),
-            ("user", "u: @chatbot q2"),
+            ("user", "u: q2"),
         ]
         await c.close()
     finally:
@@ -160,7 +160,7 @@ async def test_token_budget_keeps_the_newest_turns(db_url, model):
         await c.say("@chatbot summarise")
         await c.answer()
         msgs = contents(model.chat_requests()[-1])
-        assert msgs[-1] == ("user", "u: @chatbot summarise")
+        assert msgs[-1] == ("user", "u: summarise")
         assert len(msgs) == 3 and msgs[1][1].startswith("u: 5 ")
         await c.close()
     finally:
