@@ -16,6 +16,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Query, WebSocket, WebSocketDisconnect
 from fastapi.responses import JSONResponse
 
+from adapters.web_cors import DEFAULT_CORS, CorsPolicy
 from adapters.web_frames import (
     BadFrame,
     error_frame,
@@ -134,16 +135,20 @@ class WebRoomTarget:
         yield
 
 
-def build_web_router(service: ChatService, hub: Hub) -> APIRouter:
+def build_web_router(
+    service: ChatService, hub: Hub, *, cors: CorsPolicy = DEFAULT_CORS
+) -> APIRouter:
     router = APIRouter()
+    # Other pages (the course's React client) may read these two routes: adapters/web_cors.py.
+    readable = APIRouter(route_class=cors.route_class())
     reserved = frozenset({"chatbot", "system", *service.personas})
     router.include_router(build_page_router())  # the page: GET /, GET /static/...
 
-    @router.get("/healthz")
+    @readable.get("/healthz")
     async def healthz() -> dict[str, Any]:
         return {"ok": True, "connections": hub.count()}
 
-    @router.get("/messages")
+    @readable.get("/messages")
     async def messages(
         room: str = DEFAULT_ROOM,
         limit: int = Query(100, ge=1, le=1000),
@@ -157,10 +162,14 @@ def build_web_router(service: ChatService, hub: Hub) -> APIRouter:
             raise HTTPException(503, "The database is unavailable; try again shortly.") from exc
         return JSONResponse([stored_frame(m) for m in stored])
 
+    router.include_router(readable)  # after its routes: older FastAPI copies them when included
+
     @router.websocket("/ws/{nickname}")
     async def chat(
         ws: WebSocket, nickname: str, room: str = DEFAULT_ROOM, stream: str = "0"
     ) -> None:
+        if await cors.refuse_websocket(ws):  # a foreign web page: 403, before anything else
+            return
         await ws.accept()
         nickname = nickname.strip()
         problem = nickname_problem(nickname, reserved) or room_problem(room)

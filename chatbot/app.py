@@ -122,7 +122,7 @@ def create_app(
     app.state.metrics = metrics
     app.state.graceful_stop = stop
     app.state.model_workers = workers
-    app.include_router(build_web_router(service, hub))
+    app.include_router(build_web_router(service, hub, cors=settings.cors))
     app.include_router(build_ops_router(metrics))
     if slack is not None:
         app.state.slack = slack
