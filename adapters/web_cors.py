@@ -157,7 +157,7 @@ class CorsPolicy:
 
     def admits_websocket(self, origin: str | None, host: str | None) -> bool:
         if not origin:
-            return True  # not a web page: scripts, bots, the course's Python client
+            return True  # not a web page: scripts, bots, Python's websockets
         return is_own_page(origin, host) or self.allowed(origin)
 
     async def refuse_websocket(self, ws: WebSocket) -> bool:
