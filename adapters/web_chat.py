@@ -17,6 +17,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Query, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import JSONResponse
 
+from adapters.web_cors import DEFAULT_CORS, CorsPolicy
 from adapters.web_frames import (
     BadFrame,
     error_frame,
@@ -158,15 +159,21 @@ def _address(ws: WebSocket) -> str:
 
 
 def build_web_router(
-    service: ChatService, hub: Hub, settings: WebSettings | None = None
+    service: ChatService,
+    hub: Hub,
+    settings: WebSettings | None = None,
+    *,
+    cors: CorsPolicy = DEFAULT_CORS,
 ) -> APIRouter:
     settings = settings or WebSettings()
     router = APIRouter()
+    # Other pages (the course's React client) may read it (and /healthz): adapters/web_cors.py.
+    readable = APIRouter(route_class=cors.route_class())
     reserved = frozenset({"chatbot", "system", *service.personas})
     cap = settings.connection_cap()
     router.include_router(build_page_router())  # the page: GET /, GET /static/...
 
-    @router.get("/messages")
+    @readable.get("/messages")
     async def messages(
         request: Request,
         room: str = DEFAULT_ROOM,
@@ -184,6 +191,8 @@ def build_web_router(
             raise HTTPException(503, "The database is unavailable; try again shortly.") from exc
         return JSONResponse([stored_frame(m) for m in stored])
 
+    router.include_router(readable)  # after its routes: older FastAPI copies them when included
+
     async def refuse(ws: WebSocket, line: str, code: str, close: int) -> None:
         """Accept only to say why in a frame the course client renders, then close."""
         await ws.accept()
@@ -198,6 +207,8 @@ def build_web_router(
         stream: str = "0",
         token: str | None = None,
     ) -> None:
+        if await cors.refuse_websocket(ws):  # a foreign web page: 403, before anything else
+            return
         address = _address(ws)
         if not _token_ok(token, settings.join_token):
             await refuse(ws, JOIN_CODE_LINE, "join_code", CLOSE_POLICY)
@@ -292,8 +303,9 @@ def build_web_router(
     return router
 
 
-def build_health_router(hub: Hub) -> APIRouter:
-    router = APIRouter()
+def build_health_router(hub: Hub, cors: CorsPolicy = DEFAULT_CORS) -> APIRouter:
+    """`GET /healthz`, which stays on when the chat itself is off (CHATBOT_WEB=off)."""
+    router = APIRouter(route_class=cors.route_class())
 
     @router.get("/healthz")
     async def healthz() -> dict[str, Any]:

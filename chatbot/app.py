@@ -130,9 +130,9 @@ def create_app(
     app.state.metrics = metrics
     app.state.graceful_stop = stop
     app.state.model_workers = workers
-    app.include_router(build_health_router(hub))
+    app.include_router(build_health_router(hub, settings.cors))
     if settings.web.enabled:
-        app.include_router(build_web_router(service, hub, settings.web))
+        app.include_router(build_web_router(service, hub, settings.web, cors=settings.cors))
     if settings.metrics:
         app.include_router(build_ops_router(metrics, settings.metrics_token))
     if slack is not None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from adapters.discord_bot import DiscordSettings
 from adapters.slack_settings import SlackSettings
+from adapters.web_cors import CorsPolicy
 from adapters.web_settings import MAX_CONNECTIONS_PER_ADDRESS, WebSettings
 from bot.settings import (
     DEFAULT_GEMINI_MODEL,
@@ -60,6 +61,7 @@ class AppSettings:
     discord: DiscordSettings = field(default_factory=DiscordSettings)
     redis_url: str | None = None  # set: room fan-out across processes over Redis
     model_workers: int = 0  # > 0: model calls run in that many worker processes
+    cors: CorsPolicy = field(default_factory=CorsPolicy)  # other pages that may use the web chat
     secrets: dict[str, str] = field(default_factory=dict, repr=False)
     # Tags, per-channel settings, commands, moderation: the TOML file in CHATBOT_CONFIG.
     tags: FileConfig = field(default_factory=lambda: load_config(None))
@@ -108,6 +110,7 @@ class AppSettings:
             discord=discord_from_env(env),
             redis_url=env.get("CHATBOT_REDIS_URL", "").strip() or None,
             model_workers=_model_workers(env),
+            cors=_cors(env),
             secrets={k: env[k] for k in SECRET_NAMES if env.get(k)},
             tags=_tags_config(env),
             slack=SlackSettings.from_env(env),
@@ -124,6 +127,13 @@ def _model_workers(env: Mapping[str, str]) -> int:
     if not 0 <= count <= 64:
         raise ConfigError("CHATBOT_MODEL_WORKERS must be between 0 and 64")
     return count
+
+
+def _cors(env: Mapping[str, str]) -> CorsPolicy:
+    try:
+        return CorsPolicy.parse(env.get("CHATBOT_CORS_ORIGINS"))
+    except ValueError as exc:
+        raise ConfigError(f"CHATBOT_CORS_ORIGINS: {exc}") from exc
 
 
 def _tags_config(env: Mapping[str, str]) -> FileConfig:
