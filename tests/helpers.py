@@ -77,7 +77,14 @@ class Client:
 
     @classmethod
     async def connect(cls, url: str) -> Client:
-        return cls(await websockets.connect(url, max_size=2**22))
+        return cls(await websockets.connect(url, max_size=2**22, max_queue=None))
+
+    @classmethod
+    async def connect_from(cls, url: str, address: str) -> Client:
+        """From another loopback address (127.0.0.2 ...): another machine, to the server."""
+        return cls(
+            await websockets.connect(url, max_size=2**22, max_queue=None, local_addr=(address, 0))
+        )
 
     async def send(self, data: Mapping[str, Any] | str) -> None:
         await self.ws.send(data if isinstance(data, str) else json.dumps(data, ensure_ascii=False))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -20,15 +21,22 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    def __init__(self, env: dict[str, str], log: Path):
+    def __init__(self, env: dict[str, str], log: Path, *, fd_limit: int | None = None):
+        """`fd_limit`: run as under `ulimit -n` (soft and hard), as on many hosts."""
         self.port = free_port()
         self.log_path = log
         self._log = log.open("w")
+
+        def limit_fds() -> None:
+            if fd_limit is not None:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (fd_limit, fd_limit))
+
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "chatbot.cli", "serve", "--port", str(self.port)],
             env={**os.environ, "CHATBOT_TIMEOUT": "10", **env},
             stdout=self._log,
             stderr=subprocess.STDOUT,
+            preexec_fn=limit_fds,
         )
 
     @property

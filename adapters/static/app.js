@@ -13,6 +13,7 @@
   const jump = $("jump");
   const joinForm = $("join");
   const nickInput = $("nick");
+  const codeInput = $("code");
   const sendForm = $("send");
   const text = $("text");
   const sendButton = $("send-button");
@@ -30,6 +31,17 @@
   let outage = false;
   let composing = false;
   let typingTimer = null;
+  // CHATBOT_WEB_TOKEN: the join code is asked for once and kept; both requests carry it.
+  let joinCode = "";
+  try { joinCode = localStorage.getItem("chatbot.code") || ""; } catch { /* private mode */ }
+  const withCode = (url) => (joinCode ? `${url}&token=${encodeURIComponent(joinCode)}` : url);
+
+  function askForCode(message) {
+    codeInput.hidden = false;
+    codeInput.required = true;
+    codeInput.value = joinCode;
+    note(message, true);
+  }
 
   $("room").textContent = ROOM;
   document.title = `#${ROOM} · chatbot`;
@@ -178,7 +190,8 @@
       case "delta": onDelta(f); break;
       case "typing": showTyping(f.nickname); break;
       case "error":
-        if (f.error === "rejected") rejected = true;
+        if (f.error === "rejected" || f.error === "join_code") rejected = true;
+        if (f.error === "join_code") { joinCode = ""; codeInput.hidden = false; codeInput.required = true; }
         log.append(makeLine(f));
         break;
       default: return;
@@ -193,7 +206,8 @@
 
   async function catchUp() {
     const url = `/messages?room=${encodeURIComponent(ROOM)}&limit=${CATCH_UP_LIMIT}&after=${lastId}`;
-    const res = await fetch(url, { cache: "no-store" });
+    const res = await fetch(withCode(url), { cache: "no-store" });
+    if (res.status === 401) throw new Error("join_code");
     if (!res.ok) throw new Error(`GET /messages: ${res.status}`);
     const frames = await res.json();
     const stick = atBottom() || lastId === 0; // the first load starts at the newest line
@@ -222,7 +236,7 @@
     const proto = location.protocol === "https:" ? "wss" : "ws";
     const url = `${proto}://${location.host}/ws/${encodeURIComponent(nickname)}` +
       `?room=${encodeURIComponent(ROOM)}&stream=1`;
-    const sock = new WebSocket(url);
+    const sock = new WebSocket(withCode(url));
     ws = sock;
     catchingUp = true;
     pending = [];
@@ -277,13 +291,27 @@
   window.addEventListener("online", () => { if (reconnectTimer) connect(); });
 
   // -- joining and sending --------------------------------------------------------------------
-  const history = catchUp().catch(() => note("Could not load the history.", true));
+  const loadHistory = () => catchUp().then(() => true, (err) => {
+    if (err.message === "join_code") askForCode("This chat needs a join code: ask whoever runs it.");
+    else note("Could not load the history.", true);
+    return err.message !== "join_code";
+  });
+  let history = loadHistory();
   try { nickInput.value = localStorage.getItem("chatbot.nickname") || ""; } catch { /* private mode */ }
 
   joinForm.addEventListener("submit", async (e) => {
     e.preventDefault();
     const nick = nickInput.value.trim();
     if (!nick) return;
+    if (!codeInput.hidden) {
+      joinCode = codeInput.value.trim();
+      if (!joinCode) return;
+      lastId = 0;
+      if (!(await (history = loadHistory()))) return; // still the wrong code: stay here
+      try { localStorage.setItem("chatbot.code", joinCode); } catch { /* private mode */ }
+      codeInput.hidden = true;
+      codeInput.required = false;
+    }
     nickname = nick;
     try { localStorage.setItem("chatbot.nickname", nick); } catch { /* private mode */ }
     rejected = false;

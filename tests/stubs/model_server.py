@@ -24,6 +24,7 @@ class Reply:
     delay: float = 0.0  # before the first byte
     chunk_delay: float = 0.0  # between stream chunks
     usage: tuple[int, int] = (11, 7)  # prompt, completion tokens
+    burst: bool = False  # every chunk in one write: the client reads them all at once
 
 
 @dataclass
@@ -54,6 +55,15 @@ class Recorded:
     headers: dict[str, str]
     body: dict[str, Any]
     at: float
+
+
+def json_bytes(data: Any) -> bytes:
+    """JSON as servers send it: UTF-8, except that half of a surrogate pair (a model's chunk may
+    end inside an emoji) can only travel escaped, as `\\ud83d`, which JSON allows."""
+    try:
+        return json.dumps(data, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        return json.dumps(data).encode()
 
 
 def _pieces(text: str, n: int = 4) -> list[str]:
@@ -184,8 +194,14 @@ class ModelServer:
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await resp.prepare(request)
 
+        held: list[bytes] = []
+
         async def event(data: dict[str, Any]) -> None:
-            await resp.write(f"data: {json.dumps(data, ensure_ascii=False)}\n\n".encode())
+            line = b"data: " + json_bytes(data) + b"\n\n"
+            if behaviour.burst:
+                held.append(line)
+            else:
+                await resp.write(line)
 
         chunk = {**base, "object": "chat.completion.chunk"}
         await event(
@@ -197,7 +213,7 @@ class ModelServer:
         await event({**chunk, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
         if (body.get("stream_options") or {}).get("include_usage"):
             await event({**chunk, "choices": [], "usage": usage})
-        await resp.write(b"data: [DONE]\n\n")
+        await resp.write(b"".join(held) + b"data: [DONE]\n\n")
         await resp.write_eof()
         return resp
 
