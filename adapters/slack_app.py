@@ -1,9 +1,10 @@
 """The bot as a Slack app: slack-bolt's AsyncApp over HTTP (`POST /slack/events`) or Socket Mode.
 
 Bolt acknowledges each event at once (the answer runs in the core's background task) and checks
-request signatures; the route in front of it answers a forged or stale signature with 401 before
-anything parses the body, and a malformed body with 400. Events we do not handle are acked and
-ignored, so Slack does not retry them.
+request signatures; the route in front of it refuses a body larger than Slack ever sends with 413
+before reading it, answers a forged or stale signature with 401 before anything parses the body,
+and a malformed body with 400. Events we do not handle are acked and ignored, so Slack does not
+retry them.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters.bounded_body import BodyRefused, BoundedBody, replayed
 from adapters.slack_events import SAID_SUBTYPES, BotIdentity, SlackInbound, is_self
 from adapters.slack_settings import SlackSettings
 from adapters.slack_target import SlackThreadTarget, ThreadPlace
@@ -36,6 +38,15 @@ from bot.memory import MemoryUnavailable
 from bot.service import ChatService
 
 log = logging.getLogger(__name__)
+
+
+# Slack's event and interactivity payloads are a few KiB: a message is at most 40,000
+# characters, sent twice (text and blocks), under 500 KB even \u-escaped. 1 MiB is generous, and
+# all a caller can make us hold before the signature check. Bodies read at once are bounded too
+# (8 MiB in all), and so is the time one may take to arrive.
+MAX_BODY = 1024 * 1024
+BODY_READERS = 8
+BODY_TIMEOUT = 10.0
 
 
 def well_formed(body: bytes, content_type: str | None) -> bool:
@@ -78,6 +89,7 @@ class SlackAdapter:
         self._verifier = (
             SignatureVerifier(settings.signing_secret) if settings.signing_secret else None
         )
+        self.bodies = BoundedBody(MAX_BODY, readers=BODY_READERS, timeout=BODY_TIMEOUT)
         self._socket: AsyncSocketModeHandler | None = None
         self._socket_task: asyncio.Task[None] | None = None
 
@@ -135,9 +147,15 @@ class SlackAdapter:
 
         @router.post("/slack/events")
         async def slack_events(request: Request) -> Response:
-            body = await request.body()  # cached: bolt's handler reads the same bytes
             if self._verifier is None:
                 return JSONResponse({"error": "the Events API is not configured"}, status_code=404)
+            try:
+                body = await self.bodies.read(request)
+            except BodyRefused as refused:
+                # Uvicorn discards the rest of the body as it arrives (as on any route): nothing
+                # more is held. No `Connection: close`: closing with bytes unread sends a TCP
+                # reset, which destroys the 413 before the client reads it.
+                return JSONResponse({"error": refused.reason}, status_code=refused.status)
             try:
                 valid = self._verifier.is_valid_request(body, dict(request.headers))
             except UnicodeDecodeError:  # Slack only ever sends UTF-8
@@ -146,7 +164,8 @@ class SlackAdapter:
                 return JSONResponse({"error": "invalid or stale signature"}, status_code=401)
             if not well_formed(body, request.headers.get("content-type")):
                 return JSONResponse({"error": "malformed body"}, status_code=400)
-            return await self._http.handle(request)
+            # Bolt reads the body itself: hand it a request that replays the bytes we read.
+            return await self._http.handle(replayed(request, body))
 
         return router
 
