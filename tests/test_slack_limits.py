@@ -1,13 +1,18 @@
-"""`POST /slack/events` refuses bodies Slack never sends: huge ones, slow ones."""
+"""`POST /slack/events` refuses what Slack never sends: huge bodies, junk stamps, odd shapes."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+import logging
+import time
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
+import pytest
+from slack_sdk.signature import SignatureVerifier
 
 from adapters.bounded_body import BoundedBody
 from adapters.slack_app import MAX_BODY
@@ -127,3 +132,96 @@ async def test_a_slow_body_holds_its_reader_only_until_the_time_bound(
     # The signed event waited for the reader until the slow one was refused, then went through.
     assert queued.status_code == 200 and waited >= 0.5, waited
     await slack.wait_for(lambda: slack.of("chat.stopStream"))
+
+
+class Tracebacks(logging.Handler):
+    """Every log record that carries an exception, from bolt, the app or uvicorn."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.exc_info:
+            self.seen.append(f"{record.name}: {record.getMessage()}")
+
+
+@pytest.fixture
+def tracebacks() -> Iterator[Tracebacks]:
+    handler = Tracebacks()
+    # uvicorn's own loggers do not propagate to the root: listen on both.
+    loggers = [logging.getLogger(), logging.getLogger("uvicorn.error")]
+    for logger in loggers:
+        logger.addHandler(handler)
+    yield handler
+    for logger in loggers:
+        logger.removeHandler(handler)
+
+
+def stamped(body: bytes, stamp: bytes, signature: bytes | None = None) -> dict[str, bytes]:
+    """Headers with this stamp, signed with the right secret over it (only the stamp is off)."""
+    if signature is None:
+        text = stamp.decode("latin-1")
+        signature = SignatureVerifier(SECRET).generate_signature(timestamp=text, body=body).encode()
+    return {
+        "Content-Type": b"application/json",
+        "X-Slack-Request-Timestamp": stamp,
+        "X-Slack-Signature": signature,
+    }
+
+
+async def test_junk_stamps_and_signatures_get_401_not_a_traceback(
+    events: Events, slack: SlackAPI, model: ModelServer, tracebacks: Tracebacks
+) -> None:
+    body = json.dumps(envelope(message(f"<@{BOT_USER}> junk stamp"))).encode()
+    now = str(int(time.time())).encode()
+    cases = [stamped(body, s) for s in (b"nan", b"inf", b"-inf", b"1e3", b"1.5", b"0x10")]
+    cases += [stamped(body, s) for s in (b"abc", b"", b"\xb2", b"1_700_000_000")]
+    cases.append(stamped(body, now, signature=b"v0=\xff\xfe"))  # hmac refuses non-ASCII
+    for headers in cases:
+        response = await events.http.post("/slack/events", content=body, headers=headers)
+        assert response.status_code == 401, headers
+    await slack.wait_quiet(0.3)
+    assert tracebacks.seen == []
+    assert model.chat_requests() == [] and slack.calls == []
+
+
+def with_event(event: Any) -> dict[str, Any]:
+    payload = envelope(message(f"<@{BOT_USER}> odd shape"))
+    payload["event"] = event
+    return payload
+
+
+async def test_signed_bodies_bolt_cannot_read_get_400_not_a_traceback(
+    events: Events, slack: SlackAPI, model: ModelServer, tracebacks: Tracebacks
+) -> None:
+    ok = message(f"<@{BOT_USER}> odd shape")
+    odd = [
+        with_event("a string"),
+        with_event([1, 2]),
+        with_event(5),
+        with_event({**ok, "type": 5}),
+        with_event({**ok, "type": ["message"]}),
+        with_event({**ok, "type": None}),
+        with_event({**ok, "channel": 5}),
+        with_event({**ok, "user": True}),
+        with_event({"type": "reaction_added", "item": {"channel": 7}}),
+        {**envelope(ok), "type": 5},
+        {**envelope(ok), "type": ["event_callback"]},
+        {**envelope(ok), "authorizations": "s"},
+        {**envelope(ok), "authorizations": [1]},
+        {**envelope(ok), "team_id": "T0TEAM", "team": 3},
+    ]
+    for payload in odd:
+        response = await events.send_body(payload)
+        assert response.status_code == 400, payload
+        assert "malformed body" in response.text
+    # Shapes Slack really sends still pass: ids as objects, null authorizations.
+    created = {"type": "channel_created", "channel": {"id": "C0NEW", "name": "new"}}
+    changed = {"type": "user_change", "user": {"id": "U0ALICE", "name": "alice"}}
+    assert (await events.send(created)).status_code == 200
+    assert (await events.send(changed)).status_code == 200
+    assert (await events.send_body({**envelope(ok), "authorizations": None})).status_code == 200
+    await slack.wait_for(lambda: slack.of("chat.stopStream"))
+    assert len(model.chat_requests()) == 1
+    assert tracebacks.seen == []
