@@ -147,7 +147,7 @@ def build_web_router(service: ChatService, hub: Hub) -> APIRouter:
     async def messages(
         room: str = DEFAULT_ROOM,
         limit: int = Query(100, ge=1, le=1000),
-        after: int = Query(0, ge=0),
+        after: int = Query(0, ge=0, le=2**63 - 1),  # SQLite and PostgreSQL ids are 64-bit
     ) -> JSONResponse:
         if problem := room_problem(room):
             raise HTTPException(400, problem)
