@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
+
 import pytest
 
 from chatbot.redact import redact_url
+from tests.helpers import settings_for, start_app
 
 
 @pytest.mark.parametrize(
@@ -47,3 +51,17 @@ from chatbot.redact import redact_url
 )
 def test_redact_url(url: str, shown: str) -> None:
     assert redact_url(url) == shown
+
+
+@pytest.mark.filterwarnings("ignore:Query string argument:sqlalchemy.exc.SAWarning")
+async def test_the_start_log_masks_the_database_url(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # SQLite ignores the parameter, so a real start shows what PostgreSQL's would log.
+    url = f"sqlite+aiosqlite:///{tmp_path / 'chatbot.db'}?password=db-secret-123"
+    with caplog.at_level(logging.INFO, logger="chatbot.app"):
+        running = await start_app(settings_for(url, None))
+        await running.stop()
+    ready = [r.getMessage() for r in caplog.records if "memory ready" in r.getMessage()]
+    assert ready == [f"memory ready at sqlite+aiosqlite:///{tmp_path / 'chatbot.db'}?password=***"]
+    assert "db-secret-123" not in caplog.text
