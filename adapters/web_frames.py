@@ -88,6 +88,8 @@ def nickname_problem(nickname: str, reserved: frozenset[str]) -> str | None:
 def room_problem(room: str) -> str | None:
     if not _ROOM_OK.match(room):
         return f"Room names are 1 to {MAX_ROOM_CHARS} characters without spaces, / \\ # or ?."
+    if _has_control(room):  # zero-width spaces, bidi overrides: rooms that look like others
+        return "Room names cannot contain control or format characters."
     return None
 
 

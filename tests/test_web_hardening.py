@@ -70,3 +70,13 @@ async def test_ordinary_nicknames_still_join(app: RunningApp, nickname: str) -> 
     frame = await c.recv()
     assert (frame["type"], frame["nickname"], frame["message"]) == ("text", nickname, "안녕")
     await c.close()
+
+
+@pytest.mark.parametrize("room", ["lob\u200bby", "\u202elobby", "lobby\u2060", "lobby\n"])
+async def test_rooms_with_control_or_format_characters_are_refused(
+    app: RunningApp, room: str
+) -> None:
+    frame = await refused(app, "minseo", room)
+    assert frame["error"] == "rejected" and "Room names" in frame["message"]
+    async with httpx.AsyncClient(base_url=app.http, timeout=10) as http:
+        assert (await http.get("/messages", params={"room": room})).status_code == 400
