@@ -1,9 +1,10 @@
 """The bot as a Slack app: slack-bolt's AsyncApp over HTTP (`POST /slack/events`) or Socket Mode.
 
 Bolt acknowledges each event at once (the answer runs in the core's background task) and checks
-request signatures; the route in front of it answers a forged or stale signature with 401 before
-anything parses the body, and a malformed body with 400. Events we do not handle are acked and
-ignored, so Slack does not retry them.
+request signatures; the route in front of it refuses a body larger than Slack ever sends with 413
+before reading it, answers a forged or stale signature (or a junk stamp) with 401 before anything
+parses the body, and a malformed body, or one bolt could not read, with 400. Events we do not
+handle are acked and ignored, so Slack does not retry them.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import contextlib
 import json
 import logging
 import re
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -26,6 +28,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters.bounded_body import BodyRefused, BoundedBody, replayed
 from adapters.slack_events import SAID_SUBTYPES, BotIdentity, SlackInbound, is_self
 from adapters.slack_settings import SlackSettings
 from adapters.slack_target import SlackThreadTarget, ThreadPlace
@@ -38,18 +41,67 @@ from bot.service import ChatService
 log = logging.getLogger(__name__)
 
 
-def well_formed(body: bytes, content_type: str | None) -> bool:
-    """What bolt would parse: a JSON object, or a form (with a JSON `payload`)."""
+# Slack's event and interactivity payloads are a few KiB: a message is at most 40,000
+# characters, sent twice (text and blocks), under 500 KB even \u-escaped. 1 MiB is generous, and
+# all a caller can make us hold before the signature check. Bodies read at once are bounded too
+# (8 MiB in all), and so is the time one may take to arrive.
+MAX_BODY = 1024 * 1024
+BODY_READERS = 8
+BODY_TIMEOUT = 10.0
+
+# Slack stamps requests with Unix seconds; anything else (`nan`, `1e3`, `１２`) is not a stamp.
+_STAMP = re.compile(r"[0-9]{1,12}")
+
+
+def signed_by_slack(verifier: SignatureVerifier, body: bytes, headers: Mapping[str, str]) -> bool:
+    """The signature check, minus the junk that crashes slack-sdk's: int('nan'), non-ASCII."""
+    stamp = headers.get("x-slack-request-timestamp") or ""
+    signature = headers.get("x-slack-signature") or ""
+    if not _STAMP.fullmatch(stamp) or not signature.isascii():
+        return False
+    return verifier.is_valid(body, stamp, signature)  # UnicodeDecodeError for a non-UTF-8 body
+
+
+def payload_of(body: bytes, content_type: str | None) -> dict[str, Any] | None:
+    """What bolt would parse: a JSON object, or a form (with a JSON `payload`); None if neither."""
     try:
         text = body.decode("utf-8")
         if (content_type or "").startswith("application/json") or text.startswith("{"):
-            return isinstance(json.loads(text), dict)
-        form = dict(parse_qsl(text, keep_blank_values=True, strict_parsing=True))
-        if "payload" in form:
-            return isinstance(json.loads(form["payload"]), dict)
-        return bool(form)
+            payload = json.loads(text)
+        else:
+            form = dict(parse_qsl(text, keep_blank_values=True, strict_parsing=True))
+            payload = json.loads(form["payload"]) if "payload" in form else form or None
     except (UnicodeDecodeError, ValueError):
-        return False
+        return None
+    return payload if isinstance(payload, dict) else None
+
+
+# Where bolt looks for ids before any listener runs, and the fields it reads there: each a
+# string or an object (`"id" in channel` on a number is a TypeError inside bolt, a 500).
+_ID_FIELDS = ("user", "team", "channel", "enterprise")
+_EVENT_PARTS = ("message", "previous_message", "item", "assistant_thread")
+
+
+def shape_problem(payload: dict[str, Any]) -> str | None:
+    """Why bolt could not read this signed payload (it would raise, a 500), or None."""
+    if "type" in payload and not isinstance(payload["type"], str):
+        return "type is not a string"
+    places = [payload]
+    if "event" in payload:
+        event = payload["event"]
+        if not isinstance(event, dict) or not isinstance(event.get("type"), str):
+            return "event is not an object with a type"
+        places += [event] + [event[k] for k in _EVENT_PARTS if isinstance(event.get(k), dict)]
+    grants = payload.get("authorizations")
+    if grants is not None:
+        if not isinstance(grants, list) or not all(isinstance(g, dict) for g in grants):
+            return "authorizations is not a list of objects"
+        places += grants[:1]
+    for place in places:
+        for field in _ID_FIELDS:
+            if not isinstance(place.get(field), str | dict | None):
+                return f"{field} is neither a string nor an object"
+    return None
 
 
 class SlackAdapter:
@@ -78,6 +130,7 @@ class SlackAdapter:
         self._verifier = (
             SignatureVerifier(settings.signing_secret) if settings.signing_secret else None
         )
+        self.bodies = BoundedBody(MAX_BODY, readers=BODY_READERS, timeout=BODY_TIMEOUT)
         self._socket: AsyncSocketModeHandler | None = None
         self._socket_task: asyncio.Task[None] | None = None
 
@@ -135,18 +188,27 @@ class SlackAdapter:
 
         @router.post("/slack/events")
         async def slack_events(request: Request) -> Response:
-            body = await request.body()  # cached: bolt's handler reads the same bytes
             if self._verifier is None:
                 return JSONResponse({"error": "the Events API is not configured"}, status_code=404)
             try:
-                valid = self._verifier.is_valid_request(body, dict(request.headers))
+                body = await self.bodies.read(request)
+            except BodyRefused as refused:
+                # Uvicorn discards the rest of the body as it arrives (as on any route): nothing
+                # more is held. No `Connection: close`: closing with bytes unread sends a TCP
+                # reset, which destroys the 413 before the client reads it.
+                return JSONResponse({"error": refused.reason}, status_code=refused.status)
+            try:
+                valid = signed_by_slack(self._verifier, body, request.headers)
             except UnicodeDecodeError:  # Slack only ever sends UTF-8
                 return JSONResponse({"error": "malformed body"}, status_code=400)
             if not valid:
                 return JSONResponse({"error": "invalid or stale signature"}, status_code=401)
-            if not well_formed(body, request.headers.get("content-type")):
-                return JSONResponse({"error": "malformed body"}, status_code=400)
-            return await self._http.handle(request)
+            payload = payload_of(body, request.headers.get("content-type"))
+            problem = "not a JSON object or form" if payload is None else shape_problem(payload)
+            if problem is not None:
+                return JSONResponse({"error": f"malformed body: {problem}"}, status_code=400)
+            # Bolt reads the body itself: hand it a request that replays the bytes we read.
+            return await self._http.handle(replayed(request, body))
 
         return router
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from adapters.lookalike import skeleton
 from bot.types import StoredMessage
 
 MAX_FRAME_BYTES = 16 * 1024  # a whole frame, JSON and all
@@ -72,17 +73,29 @@ def nickname_problem(nickname: str, reserved: frozenset[str]) -> str | None:
         return "A nickname is required."
     if len(name) > MAX_NICKNAME_CHARS:
         return f"Nicknames are at most {MAX_NICKNAME_CHARS} characters."
-    if any(unicodedata.category(ch).startswith("C") for ch in name):
+    if _has_control(name):
         return "Nicknames cannot contain control characters."
     if name.lower() in reserved:
         return f"The nickname {name!r} is reserved for the bot."
+    # Compared by what they look like: `сhatbot` (Cyrillic с), `ｃｈａｔｂｏｔ`, `chatb0t`.
+    look = skeleton(name)
+    for word in sorted(reserved):
+        if skeleton(word) == look:
+            return f"The nickname {name!r} looks like {word!r}, which is reserved for the bot."
     return None
 
 
 def room_problem(room: str) -> str | None:
     if not _ROOM_OK.match(room):
         return f"Room names are 1 to {MAX_ROOM_CHARS} characters without spaces, / \\ # or ?."
+    if _has_control(room):  # zero-width spaces, bidi overrides: rooms that look like others
+        return "Room names cannot contain control or format characters."
     return None
+
+
+def _has_control(text: str) -> bool:
+    """Any control, format, surrogate, private-use or unassigned character (category C*)."""
+    return any(unicodedata.category(ch).startswith("C") for ch in text)
 
 
 def text_frame(

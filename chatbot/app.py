@@ -26,6 +26,7 @@ from chatbot.providers import (
     check_tag_providers,
     providers_in_use,
 )
+from chatbot.redact import redact_url
 from chatbot.tags_config import build_personas, build_rules
 from memory.store import SQLStore
 
@@ -90,7 +91,8 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await store.create_schema()  # Alembic: upgrade to the newest revision, or refuse
-        log.info("memory ready at %s", store.engine.url.render_as_string(hide_password=True))
+        # redact_url, not hide_password: that leaves `?password=` in the query as it was.
+        log.info("memory ready at %s", redact_url(store.engine.url.render_as_string(False)))
         relay = await start_relay(settings.redis_url, hub)
         if workers is not None:
             await workers.start()

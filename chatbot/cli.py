@@ -14,6 +14,7 @@ from dotenv import load_dotenv
 
 from chatbot.config import SECRET_NAMES, AppSettings, ConfigError
 from chatbot.providers import PROVIDERS, check_provider_name, missing_for
+from chatbot.redact import redact_url
 
 
 def freeze_startup_objects() -> None:
@@ -61,7 +62,7 @@ def _check_slack(settings: AppSettings) -> None:
             )
             if on
         ]
-        print(f"slack:     on ({', '.join(ways)}), API {settings.slack.base_url}")
+        print(f"slack:     on ({', '.join(ways)}), API {redact_url(settings.slack.base_url)}")
     elif "SLACK_BOT_TOKEN" in settings.secrets:
         print(
             "slack:     off: SLACK_BOT_TOKEN is set, but neither SLACK_SIGNING_SECRET (HTTP) "
@@ -102,16 +103,17 @@ def _check(_: argparse.Namespace) -> int:
     check_tag_providers(settings)
     model = settings.bot.model
     check_provider_name(model.provider)
-    print(
-        f"database:  {settings.database_url if '@' not in settings.database_url else '(set, has credentials)'}"
-    )
+    # Every URL printed goes through redact_url: passwords and tokens hide in URLs too.
+    print(f"database:  {redact_url(settings.database_url)}")
     print(f"provider:  {model.provider}  model: {model.model}")
     if settings.openai_base_url:
-        print(f"base url:  {settings.openai_base_url}")
+        print(f"base url:  {redact_url(settings.openai_base_url)}")
     tags = settings.tags
     print(f"config:    {tags.source}")
     print(f"tags:      {', '.join('@' + t for t in tags.tags)}")
     print(f"moderation: {'on' if tags.moderation else 'off'}")
+    if settings.redis_url:
+        print(f"redis:     {redact_url(settings.redis_url)}")
     workers = settings.model_workers
     print(f"model calls: {f'{workers} worker processes' if workers else 'in the server process'}")
     for name in SECRET_NAMES:
@@ -119,7 +121,7 @@ def _check(_: argparse.Namespace) -> int:
         print(f"{name:22} {state}")
     _check_slack(settings)
     if settings.gemini_base_url:
-        print(f"gemini url: {settings.gemini_base_url}")
+        print(f"gemini url: {redact_url(settings.gemini_base_url)}")
     print()
     for name in PROVIDERS:
         missing = missing_for(settings, name)

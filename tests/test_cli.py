@@ -39,6 +39,33 @@ def test_check_reports_missing_and_never_prints_secrets(tmp_path):
     assert "Missing for openai: OPENAI_API_KEY" in bare.stdout
 
 
+def test_check_masks_credentials_in_every_url_it_prints(tmp_path):
+    env = {
+        "OPENAI_BASE_URL": "http://oa-user:oa-pass-111@llm.internal:11434/v1?api_key=oa-key-222",
+        "CHATBOT_DATABASE_URL": (
+            "postgresql+asyncpg://chat:db-pass-333@db.internal:5432/chatbot?Password=db-pass-444"
+        ),
+        "GOOGLE_GEMINI_BASE_URL": "https://gemini.internal/v1beta?key=g-key-555&alt=sse",
+        "SLACK_BOT_TOKEN": "xoxb-not-real",
+        "SLACK_SIGNING_SECRET": "signing-secret-666",
+        "SLACK_API_URL": "https://s-user:s-pass-777@slack.internal/api/",
+        "CHATBOT_REDIS_URL": "redis://:r-pass-888@redis.internal:6379/0?auth_token=r-tok-999",
+    }
+    done = run_check(env, tmp_path)
+    assert done.returncode == 0, done.stderr
+    out = done.stdout + done.stderr
+    for secret in ("oa-pass-111", "oa-key-222", "db-pass-333", "db-pass-444", "g-key-555"):
+        assert secret not in out, secret
+    for secret in ("signing-secret-666", "s-pass-777", "r-pass-888", "r-tok-999", "xoxb-not"):
+        assert secret not in out, secret
+    # What is not secret stays readable: scheme, user, host, port, path, other parameters.
+    assert "base url:  http://oa-user:***@llm.internal:11434/v1?api_key=***" in out
+    assert "database:  postgresql+asyncpg://chat:***@db.internal:5432/chatbot?Password=***" in out
+    assert "gemini url: https://gemini.internal/v1beta?key=***&alt=sse" in out
+    assert "API https://s-user:***@slack.internal/api/" in out
+    assert "redis:     redis://:***@redis.internal:6379/0?auth_token=***" in out
+
+
 def test_check_reads_a_dotenv_file_and_rejects_bad_values(tmp_path):
     (tmp_path / ".env").write_text("OPENAI_API_KEY=sk-from-dotenv\nCHATBOT_MODEL=gpt-4o-mini\n")
     done = run_check({}, tmp_path)

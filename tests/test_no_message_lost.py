@@ -148,8 +148,7 @@ async def test_a_deleted_database_file_refuses_messages_loudly_and_stays_up(
     try:
         c = await Client.connect(server.ws_url("minho"))
         assert (await say_and_hear(c, "before"))["type"] == "text"
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{db}{suffix}").unlink(missing_ok=True)
+        delete_database(db)
         frame = await say_and_hear(c, "into the void")
         assert frame["type"] == "error" and frame["error"] == "storage_unavailable"
         async with httpx.AsyncClient() as http:
@@ -158,6 +157,11 @@ async def test_a_deleted_database_file_refuses_messages_loudly_and_stays_up(
         assert "was deleted: messages are NOT being stored" in server.log()
     finally:
         await server.stop()
+
+
+def delete_database(db: Path) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
 
 
 def make_unwritable(path: Path) -> None:
