@@ -54,6 +54,8 @@ async def test_day_two_client_unchanged(app, model):
         await read(1)
 
     assert lines[0].startswith("소연 [") and lines[0].endswith("] : @chatbot 안녕??")
+    # The model hears the question without its tag, as the course's `text[len("@chatbot"):]`.
+    assert model.chat_requests()[0]["messages"][-1] == {"role": "user", "content": "소연: 안녕??"}
     assert lines[1].startswith("chatbot [") and lines[1].endswith("] : 안녕하세요, 소연님!")
     assert lines[3].startswith("chatbot [") and "provider had an error" in lines[3]
     assert lines[4].startswith("system [")

@@ -155,6 +155,34 @@ async def test_other_bots_ignored_unless_they_tag_us_and_self_dropped(
     assert ("user", "my own words") not in await stored(slack_app, f"slack:{TEAM}:C0CHAN")
 
 
+async def test_another_bot_is_answered_at_most_three_times_in_a_row_until_a_person_speaks(
+    events: Events, slack: SlackAPI, model: ModelServer, slack_app: RunningApp
+) -> None:
+    other = {"bot_id": "B0OTHER", "subtype": "bot_message", "username": "otherbot"}
+    for i in range(5):
+        await events.send(message(f"<@{BOT_USER}> round {i}", user="", **other))
+        await slack.wait_quiet(0.2)
+    assert len(model.chat_requests()) == 3  # CHATBOT_MAX_BOT_TURNS, the same rule as Discord
+    said = [t for r, t in await stored(slack_app, f"slack:{TEAM}:C0CHAN") if r == "user"]
+    assert said == [f"@chatbot round {i}" for i in range(5)]  # all remembered
+    await events.send(message("a person says hello"))
+    await slack.wait_quiet(0.3)  # stored before the bot's next post arrives
+    await events.send(message(f"<@{BOT_USER}> round 5", user="", **other))
+    await slack.wait_for(lambda: len(model.chat_requests()) == 4)
+
+
+async def test_a_lone_surrogate_in_an_event_is_repaired_and_answered(
+    events: Events, slack: SlackAPI, model: ModelServer, slack_app: RunningApp
+) -> None:
+    response = await events.send(message(f"<@{BOT_USER}> broken \ud800 text"))
+    assert response.status_code == 200
+    await slack.wait_for(lambda: slack.of("chat.stopStream"))
+    assert model.chat_requests()[0]["messages"][-1]["content"] == "alice: broken \ufffd text"
+    assert ("user", "@chatbot broken \ufffd text") in await stored(
+        slack_app, f"slack:{TEAM}:C0CHAN"
+    )
+
+
 async def test_forged_and_stale_signatures_get_401_and_reach_nothing(
     events: Events, slack: SlackAPI, model: ModelServer, slack_app: RunningApp
 ) -> None:

@@ -293,3 +293,34 @@ async def test_new_lines_scroll_into_view_unless_the_reader_scrolled_up(
     for t in talkers:
         await t.close()
     reader.assert_clean()
+
+
+async def test_a_chat_with_a_join_code_asks_for_it_once(
+    browser: Browser, db_url: str, model: ModelServer
+) -> None:
+    running = await start_app(settings_for(db_url, model.url, CHATBOT_WEB_TOKEN="class-42"))
+    try:
+        page = await ChatPage.open(browser, running.http, "lobby")
+        code = page.page.locator("#code")
+        await expect(code).to_be_visible(timeout=WAIT_MS)  # the history said 401: ask
+        await page.shows("needs a join code")
+        await page.page.fill("#nick", "minseo")
+        await code.fill("wrong")
+        await page.page.click("#join button")
+        await expect(page.page.locator("#join")).to_be_visible()  # still outside
+        await code.fill("class-42")
+        await page.page.click("#join button")
+        await page.connected()
+        await page.say("in with the code")
+        await page.shows("in with the code")
+        await page.reload()  # remembered: no second prompt
+        await expect(
+            page.page.locator("#log .msg .body", has_text="in with the code")
+        ).to_be_visible(timeout=WAIT_MS)
+        await expect(code).to_be_hidden()
+        await page.page.screenshot(path=str(ARTIFACTS / "join-code.png"))
+        page.console_errors = [e for e in page.console_errors if "401" not in e]  # the first ask
+        page.assert_clean()
+        await page.close()
+    finally:
+        await running.stop()
