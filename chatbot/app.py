@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 
-from adapters.discord_bot import DiscordBot
-from adapters.web_chat import build_health_router, build_web_router
-from adapters.web_hub import Hub
+from adapters.discord.app import DiscordBot
+from adapters.web.app import build_health_router, build_web_router
+from adapters.web.hub import Hub
 from bot.providers.base import Provider, close_provider
 from bot.service import ChatService
 from chatbot.config import AppSettings
@@ -31,7 +31,7 @@ from chatbot.tags_config import build_personas, build_rules
 from memory.store import SQLStore
 
 if TYPE_CHECKING:
-    from adapters.slack_app import SlackAdapter
+    from adapters.slack.app import SlackAdapter
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ def build_slack(service: ChatService, settings: AppSettings) -> SlackAdapter | N
     """The Slack app, when SLACK_BOT_TOKEN and a signing secret or app token are set."""
     if settings.slack is None:
         return None
-    from adapters.slack_app import SlackAdapter  # bolt is only imported when Slack is on
+    from adapters.slack.app import SlackAdapter  # bolt is only imported when Slack is on
 
     return SlackAdapter(service, settings.slack)
 

@@ -30,14 +30,14 @@ def freeze_startup_objects() -> None:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from adapters.web_settings import raise_fd_limit
+    from adapters.web.settings import raise_fd_limit
     from chatbot.app import create_app
     from chatbot.operations import GracefulServer
 
     # A fatal signal (a database file gone bad under SQLite's memory map) at least says where.
     with contextlib.suppress(ValueError, OSError):  # stderr without a file (embedded, tests)
         faulthandler.enable()
-    fds = raise_fd_limit()  # WebSockets are capped below it (adapters/web_settings.py)
+    fds = raise_fd_limit()  # WebSockets are capped below it (adapters/web/settings.py)
     settings = AppSettings.from_env()
     app = create_app(settings)
     logging.getLogger("chatbot").info(

@@ -10,10 +10,10 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from adapters.discord_bot import DiscordSettings
-from adapters.slack_settings import SlackSettings
-from adapters.web_cors import CorsPolicy
-from adapters.web_settings import MAX_CONNECTIONS_PER_ADDRESS, WebSettings
+from adapters.discord.app import DiscordSettings
+from adapters.slack.settings import SlackSettings
+from adapters.web.cors import CorsPolicy
+from adapters.web.settings import MAX_CONNECTIONS_PER_ADDRESS, WebSettings
 from bot.settings import (
     DEFAULT_GEMINI_MODEL,
     DEFAULT_MODEL,

@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING
 import uvicorn
 from fastapi import APIRouter, Request, Response
 
-from adapters.web_hub import CLOSE_GOING_AWAY, Hub
+from adapters.web.hub import CLOSE_GOING_AWAY, Hub
 from bot.service import ChatService
 from chatbot.metrics import CONTENT_TYPE, PrometheusMetrics
 
 if TYPE_CHECKING:
-    from adapters.web_relay import RedisRelay
+    from adapters.web.relay import RedisRelay
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ async def start_relay(redis_url: str | None, hub: Hub) -> RedisRelay | None:
     """With CHATBOT_REDIS_URL, rooms span processes; without it, fan-out stays in-process."""
     if not redis_url:
         return None
-    from adapters.web_relay import RedisRelay  # needs the `redis` extra
+    from adapters.web.relay import RedisRelay  # needs the `redis` extra
 
     relay = RedisRelay(redis_url, hub)
     await relay.start()

@@ -16,7 +16,7 @@ import pytest
 import yarl
 from discord.gateway import DiscordWebSocket
 
-from adapters.discord_bot import DiscordBot
+from adapters.discord.app import DiscordBot
 from bot.types import StoredMessage
 from memory.store import SQLStore
 from tests.helpers import RunningApp, settings_for, start_app

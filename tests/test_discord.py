@@ -12,7 +12,7 @@ import pytest
 import yarl
 from discord.gateway import DiscordWebSocket
 
-from adapters.discord_target import decorate
+from adapters.discord.target import decorate
 from bot.delivery import ReplyMeta
 from bot.errors import ErrorKind
 from chatbot.config import AppSettings, ConfigError

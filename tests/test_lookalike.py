@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from adapters.lookalike import skeleton
-from adapters.web_frames import RESERVED_NICKNAMES, nickname_problem
+from adapters.web.inbound import RESERVED_NICKNAMES, nickname_problem
+from adapters.web.lookalike import skeleton
 
 LOOKALIKES = [
     "ChatBot",

@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from adapters.slack_mrkdwn import to_mrkdwn
+from adapters.slack.mrkdwn import to_mrkdwn
 from tests.helpers import RunningApp
 from tests.slack_support import Events, message
 from tests.stubs.model_server import ModelServer, Reply, Status
@@ -177,8 +177,8 @@ async def test_not_in_channel_is_logged_clearly_and_conversation_kept(
 async def test_error_after_a_partial_stream_ends_the_same_message(slack: SlackAPI) -> None:
     from slack_sdk.web.async_client import AsyncWebClient
 
-    from adapters.slack_target import SlackThreadTarget, ThreadPlace
-    from adapters.slack_web import SlackWeb
+    from adapters.slack.api import SlackWeb
+    from adapters.slack.target import SlackThreadTarget, ThreadPlace
     from bot.delivery import Delivery
     from bot.errors import ErrorKind
 

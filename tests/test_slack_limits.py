@@ -14,8 +14,8 @@ import httpx
 import pytest
 from slack_sdk.signature import SignatureVerifier
 
-from adapters.bounded_body import BoundedBody
-from adapters.slack_app import MAX_BODY
+from adapters.slack.app import MAX_BODY
+from adapters.slack.body import BoundedBody
 from tests.helpers import RunningApp
 from tests.servers import ServerProcess
 from tests.slack_support import SECRET, Events, envelope, message, signed_headers

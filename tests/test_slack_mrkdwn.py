@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from adapters.slack_events import BotIdentity, normalise
-from adapters.slack_mrkdwn import defuse_markdown, to_mrkdwn
-from adapters.slack_settings import SlackSettings
+from adapters.slack.inbound import BotIdentity, normalise
+from adapters.slack.mrkdwn import defuse_markdown, to_mrkdwn
+from adapters.slack.settings import SlackSettings
 
 
 def test_prose_is_converted() -> None:
@@ -87,8 +87,8 @@ def test_manifest_asks_for_exactly_what_the_adapter_uses() -> None:
 def test_thread_target_labels_personas_and_styles_error_lines() -> None:
     from slack_sdk.web.async_client import AsyncWebClient
 
-    from adapters.slack_target import SlackThreadTarget, ThreadPlace
-    from adapters.slack_web import SlackWeb
+    from adapters.slack.api import SlackWeb
+    from adapters.slack.target import SlackThreadTarget, ThreadPlace
     from bot.delivery import ReplyMeta
     from bot.errors import ErrorKind
 

@@ -10,7 +10,7 @@ import httpx
 import pytest
 import uvicorn
 
-from adapters.web_hub import Hub
+from adapters.web.hub import Hub
 from chatbot.app import create_app
 from tests.helpers import Client, RunningApp, settings_for
 from tests.stubs.model_server import ModelServer
@@ -65,7 +65,7 @@ async def connections(app: RunningApp) -> int:
 async def test_a_client_that_stops_reading_is_dropped_and_the_others_get_everything(
     db_url: str, model: ModelServer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="adapters.web_hub")
+    caplog.set_level(logging.WARNING, logger="adapters.web.hub")
     app = await start_with_small_send_buffers(
         RunningApp(create_app(settings_for(db_url, model.url), hub=Hub(8)))
     )

@@ -157,14 +157,14 @@ async def test_cors_is_on_those_two_routes_only(app: RunningApp) -> None:
 async def test_a_foreign_page_cannot_open_the_chat(
     app: RunningApp, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.INFO, logger="adapters.web_cors"):
+    with caplog.at_level(logging.INFO, logger="adapters.web.cors"):
         with pytest.raises(InvalidStatus) as refused:
             await connect(app.ws_url("victim"), EVIL)
         with pytest.raises(InvalidStatus) as sandboxed:
             await connect(app.ws_url("victim"), "null")  # a sandboxed iframe, a file: page
     assert refused.value.response.status_code == 403
     assert sandboxed.value.response.status_code == 403
-    refusals = [r for r in caplog.records if r.name == "adapters.web_cors"]
+    refusals = [r for r in caplog.records if r.name == "adapters.web.cors"]
     assert len(refusals) == 2 and refusals[0].levelno == logging.INFO
     assert EVIL in refusals[0].getMessage()
     async with httpx.AsyncClient() as http:
@@ -182,7 +182,7 @@ async def test_allowed_own_and_originless_clients_connect_and_chat(
 ) -> None:
     if origin == "OWN":
         origin = f"http://127.0.0.1:{app.port}"
-    with caplog.at_level(logging.INFO, logger="adapters.web_cors"):
+    with caplog.at_level(logging.INFO, logger="adapters.web.cors"):
         a = await connect(app.ws_url("soyeon"), origin)
         b = await connect(app.ws_url("minho"), origin)
         await a.say("hello")
@@ -191,7 +191,7 @@ async def test_allowed_own_and_originless_clients_connect_and_chat(
             assert (frame["nickname"], frame["message"]) == ("soyeon", "hello")
         await a.close()
         await b.close()
-    assert [r for r in caplog.records if r.name == "adapters.web_cors"] == []
+    assert [r for r in caplog.records if r.name == "adapters.web.cors"] == []
     with pytest.raises(InvalidStatus):  # while the same server still refuses a foreign page
         await connect(app.ws_url("soyeon"), EVIL)
 

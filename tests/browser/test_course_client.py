@@ -169,7 +169,7 @@ async def test_course_client_on_another_origin_gets_neither_history_nor_socket(
     await bob.say("not for other sites")
     await bob.recv()
     url = client_url(f"http://127.0.0.2:{foreign_server.port}", app.http, "mallory")
-    with caplog.at_level(logging.INFO, logger="adapters.web_cors"):
+    with caplog.at_level(logging.INFO, logger="adapters.web.cors"):
         page = await CoursePage.open(browser, url)
         await expect(page.page.locator("#history")).to_have_text(
             "failed (TypeError)", timeout=WAIT_MS
@@ -183,7 +183,7 @@ async def test_course_client_on_another_origin_gets_neither_history_nor_socket(
     errors = "\n".join(page.console_errors)
     assert "blocked by CORS policy" in errors and "No 'Access-Control-Allow-Origin'" in errors
     assert "403" in errors
-    refusals = [r.getMessage() for r in caplog.records if r.name == "adapters.web_cors"]
+    refusals = [r.getMessage() for r in caplog.records if r.name == "adapters.web.cors"]
     assert refusals and f"http://127.0.0.2:{foreign_server.port}" in refusals[0]
     async with httpx.AsyncClient() as http:
         assert (await http.get(f"{app.http}/healthz")).json()["connections"] == 1  # bob only

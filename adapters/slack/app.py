@@ -28,11 +28,11 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.bounded_body import BodyRefused, BoundedBody, replayed
-from adapters.slack_events import SAID_SUBTYPES, BotIdentity, SlackInbound, is_self
-from adapters.slack_settings import SlackSettings
-from adapters.slack_target import SlackThreadTarget, ThreadPlace
-from adapters.slack_web import SlackWeb
+from adapters.slack.api import SlackWeb
+from adapters.slack.body import BodyRefused, BoundedBody, replayed
+from adapters.slack.inbound import SAID_SUBTYPES, BotIdentity, SlackInbound, is_self
+from adapters.slack.settings import SlackSettings
+from adapters.slack.target import SlackThreadTarget, ThreadPlace
 from bot.delivery import ReplyMeta
 from bot.errors import USER_LINES, ErrorKind
 from bot.memory import MemoryUnavailable

@@ -14,14 +14,14 @@ from dataclasses import dataclass, field, replace
 
 import discord
 
-from adapters.discord_inbound import (
+from adapters.discord.inbound import (
     CHAT_TYPES,
     incoming,
     normalise_text,
     replies_to,
     resolve_channel,
 )
-from adapters.discord_target import NO_PINGS, DiscordTarget
+from adapters.discord.target import NO_PINGS, DiscordTarget
 from bot.delivery import ReplyMeta
 from bot.errors import USER_LINES, ErrorKind
 from bot.memory import MemoryUnavailable

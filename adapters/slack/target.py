@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 from slack_sdk.errors import SlackApiError
 
-from adapters.slack_mrkdwn import defuse_markdown, to_mrkdwn
-from adapters.slack_web import SlackWeb, error_code
+from adapters.slack.api import SlackWeb, error_code
+from adapters.slack.mrkdwn import defuse_markdown, to_mrkdwn
 from bot.delivery import ReplyMeta
 from bot.splitting import split_message, utf8_len
 

@@ -1,6 +1,6 @@
 """Room fan-out across processes over Redis pub/sub (`CHATBOT_REDIS_URL`).
 
-Each process delivers a room's frames to its own connections at once (adapters/web_hub.py) and
+Each process delivers a room's frames to its own connections at once (adapters/web/hub.py) and
 publishes them, tagged with its origin id, on `chatbot:web:<room>`. One pattern subscription
 brings the other processes' frames back; frames with our own origin are skipped, so every client
 gets every frame exactly once. Answers are produced only by the process that received the
@@ -22,7 +22,7 @@ import uuid
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from adapters.web_hub import Hub
+from adapters.web.hub import Hub
 
 log = logging.getLogger(__name__)
 

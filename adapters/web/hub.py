@@ -127,7 +127,7 @@ class Connection:
 
 
 class Relay(Protocol):
-    """Carries room frames to the other processes (adapters/web_relay.py, over Redis)."""
+    """Carries room frames to the other processes (adapters/web/relay.py, over Redis)."""
 
     def publish(self, room: str, data: str, streaming_only: bool, delta: bool = False) -> None: ...
 

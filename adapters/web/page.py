@@ -38,7 +38,7 @@ STATIC_FILES = {
 
 
 def _read(name: str) -> str:
-    return resources.files("adapters").joinpath(f"static/{name}").read_text("utf-8")
+    return resources.files("adapters.web").joinpath(f"static/{name}").read_text("utf-8")
 
 
 def build_page_router() -> APIRouter:

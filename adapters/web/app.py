@@ -17,8 +17,9 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Query, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import JSONResponse
 
-from adapters.web_cors import DEFAULT_CORS, CorsPolicy
-from adapters.web_frames import (
+from adapters.web.cors import DEFAULT_CORS, CorsPolicy
+from adapters.web.hub import Connection, Hub
+from adapters.web.inbound import (
     BadFrame,
     error_frame,
     iso,
@@ -28,9 +29,8 @@ from adapters.web_frames import (
     stored_frame,
     text_frame,
 )
-from adapters.web_hub import Connection, Hub
-from adapters.web_page import build_page_router
-from adapters.web_settings import WebSettings
+from adapters.web.page import build_page_router
+from adapters.web.settings import WebSettings
 from bot.delivery import ReplyMeta
 from bot.errors import USER_LINES, ErrorKind
 from bot.memory import MemoryUnavailable
@@ -167,7 +167,7 @@ def build_web_router(
 ) -> APIRouter:
     settings = settings or WebSettings()
     router = APIRouter()
-    # Other pages (the course's React client) may read it (and /healthz): adapters/web_cors.py.
+    # Other pages (the course's React client) may read it (and /healthz): adapters/web/cors.py.
     readable = APIRouter(route_class=cors.route_class())
     reserved = frozenset({"chatbot", "system", *service.personas})
     cap = settings.connection_cap()

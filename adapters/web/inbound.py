@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from adapters.lookalike import skeleton
+from adapters.web.lookalike import skeleton
 from bot.types import StoredMessage
 
 MAX_FRAME_BYTES = 16 * 1024  # a whole frame, JSON and all

@@ -22,7 +22,7 @@ from typing import Any
 
 from slack_sdk.errors import SlackApiError
 
-from adapters.slack_web import SlackWeb, error_code
+from adapters.slack.api import SlackWeb, error_code
 from bot.memory import Memory
 from bot.types import Author, IncomingMessage, NewMessage
 
