@@ -1,10 +1,14 @@
 """How an answer reaches a platform: the adapter declares capabilities, the core picks the policy.
 
-- native streaming (web delta frames, Slack's stream API): pass deltas through;
+- native streaming (web delta frames, Slack's stream API): pass deltas through while the text
+  fits in one message; when the platform refuses or ends the stream (`StreamEnded`), carry on
+  by editing, as below;
 - edit only (Discord, Slack fallback): post a placeholder, edit at most every `edit_interval`
   seconds and only when the text changed, always send the final text;
 - neither: one send at the end.
-Every part sent respects the target's length limit (bot/splitting.py).
+Every part sent respects the target's length limit (bot/splitting.py); what does not fit in the
+first message follows as further messages. A target that can `notice` tells one person
+something (a refused message) without telling the room.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, cast, runtime_checkable
 
 from bot.errors import ErrorKind
 from bot.splitting import split_message
@@ -49,11 +53,31 @@ class EditableTarget(ReplyTarget, Protocol):
     async def edit(self, handle: Any, text: str, meta: ReplyMeta) -> None: ...
 
 
+class StreamEnded(Exception):
+    """The platform refused to start a stream, or ended it early: continue by editing.
+
+    `handle` is the message the stream left behind (None if there is none) and `shown` what it
+    shows, so the edits take over from there.
+    """
+
+    def __init__(self, handle: Any = None, shown: str = ""):
+        super().__init__("the platform ended the stream")
+        self.handle = handle
+        self.shown = shown
+
+
 @runtime_checkable
 class NativeStream(Protocol):
-    async def append(self, delta: str) -> None: ...
+    async def append(self, delta: str) -> None:
+        """Show one more piece. Raises StreamEnded when the platform will not take more."""
+        ...
 
-    async def close(self, text: str, meta: ReplyMeta) -> None: ...
+    async def close(self, text: str, meta: ReplyMeta) -> None:
+        """End the stream showing `text`: the answer's first part, or an error line.
+
+        Raises StreamEnded when the platform no longer knows the stream.
+        """
+        ...
 
 
 @runtime_checkable
@@ -66,17 +90,28 @@ class TypingTarget(Protocol):
     def typing(self, persona: str) -> AbstractAsyncContextManager[None]: ...
 
 
+@runtime_checkable
+class NoticeTarget(Protocol):
+    async def notice(self, text: str, meta: ReplyMeta) -> None:
+        """Tell only the person who sent the message (an error frame, an ephemeral post)."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class Capabilities:
     native_stream: bool
     editable: bool
     typing: bool
+    notice: bool
 
 
 _capabilities: dict[type, Capabilities] = {}
 
+# Streamed text stops this far below the limit: the platform's own markup needs a little room.
+STREAM_MARGIN = 8
 
-def capabilities(target: ReplyTarget) -> Capabilities:
+
+def capabilities(target: object) -> Capabilities:
     """What a target can do, worked out once per target class: an isinstance check against a
     runtime Protocol walks all its members, which a burst of turns notices."""
     kind = type(target)
@@ -86,6 +121,7 @@ def capabilities(target: ReplyTarget) -> Capabilities:
             native_stream=isinstance(target, NativeStreamTarget),
             editable=isinstance(target, EditableTarget),
             typing=isinstance(target, TypingTarget),
+            notice=isinstance(target, NoticeTarget),
         )
     return found
 
@@ -93,7 +129,7 @@ def capabilities(target: ReplyTarget) -> Capabilities:
 def typing_of(target: ReplyTarget, persona: str) -> AbstractAsyncContextManager[None]:
     """Shows "<persona> is typing" while the model works, where the platform has it."""
     if capabilities(target).typing:
-        return target.typing(persona)  # type: ignore[attr-defined]
+        return cast(TypingTarget, target).typing(persona)
     return contextlib.nullcontext()
 
 
@@ -117,7 +153,9 @@ class Delivery:
         self.streamed = False  # True once any delta reached the platform
         self.finished = False  # the final text (or an error line) was handed to the target
         self._repair = StreamRepair()  # a delta may end in half of a surrogate pair
+        self._native = self.can.native_stream  # False once the platform ended its stream
         self._stream: NativeStream | None = None
+        self._full = False  # the stream holds all one message can; the rest comes at the end
         self._handle: Any = None
         self._shown = ""
         self._last_edit = float("-inf")
@@ -134,16 +172,41 @@ class Delivery:
         if self._broken:
             return
         try:
-            if self.can.native_stream:
-                if self._stream is None:
-                    self._stream = await self.target.open_stream(self.meta)  # type: ignore[attr-defined]
-                await self._stream.append(delta)
-                self.streamed = True
+            if self._native:
+                await self._stream_delta(delta)
             elif self.can.editable:
                 await self._maybe_edit()
         except Exception:
             log.exception("streaming to the platform failed; the final text will still be sent")
             self._broken = True
+
+    async def _stream_delta(self, delta: str) -> None:
+        if self._full:
+            return
+        if self.target.measure(self.text) > self.target.max_length - STREAM_MARGIN:
+            self._full = True  # what does not fit follows as further messages at the end
+            return
+        try:
+            if self._stream is None:
+                target = cast(NativeStreamTarget, self.target)
+                self._stream = await target.open_stream(self.meta)
+            await self._stream.append(delta)
+        except StreamEnded as ended:
+            self._take_over(ended)
+            if self.can.editable:
+                await self._maybe_edit()
+            return
+        self.streamed = True
+
+    def _take_over(self, ended: StreamEnded) -> None:
+        """The stream is gone: its message (if any) becomes the placeholder we edit."""
+        log.info("the platform ended a stream; continuing with edits")
+        self._native = False
+        self._stream = None
+        self._handle = ended.handle
+        self._shown = ended.shown
+        if ended.handle is not None:
+            self.streamed = True
 
     async def _maybe_edit(self) -> None:
         now = self.clock()
@@ -153,12 +216,16 @@ class Delivery:
         if preview == self._shown:
             return
         self._last_edit = now
-        if self._handle is None:
-            self._handle = await self.target.send(preview, self.meta)
-        else:
-            await self.target.edit(self._handle, preview, self.meta)  # type: ignore[attr-defined]
-        self._shown = preview
+        await self._show(preview, self.meta)
         self.streamed = True
+
+    async def _show(self, text: str, meta: ReplyMeta) -> None:
+        """Put `text` in the placeholder, or post it when there is none."""
+        if self._handle is None:
+            self._handle = await self.target.send(text, meta)
+        else:
+            await cast(EditableTarget, self.target).edit(self._handle, text, meta)
+        self._shown = text
 
     async def finish(self, text: str, message_id: int | None, timestamp: datetime | None) -> None:
         meta = replace(self.meta, message_id=message_id, timestamp=timestamp)
@@ -167,17 +234,32 @@ class Delivery:
     async def fail(self, line: str, kind: ErrorKind) -> None:
         await self._final(line, replace(self.meta, error=kind))
 
+    async def notice(self, line: str, kind: ErrorKind) -> None:
+        """Tell only the sender where the platform can; else say it where they asked."""
+        meta = replace(self.meta, error=kind)
+        if not self.can.notice:
+            await self._final(line, meta)
+            return
+        self.finished = True
+        try:
+            await cast(NoticeTarget, self.target).notice(repair(line), meta)
+        except Exception:
+            log.exception("telling the sender failed")
+
     async def _final(self, text: str, meta: ReplyMeta) -> None:
         self.finished = True
         text = repair(text)
         try:
+            parts = self._parts(text) if meta.error is None else [text]
             if self._stream is not None:
-                await self._stream.close(text, meta)
-                return
-            parts = self._parts(text)
-            if self._handle is not None and self.can.editable:
+                try:
+                    await self._stream.close(parts[0], meta)
+                    parts = parts[1:]
+                except StreamEnded as ended:
+                    self._take_over(ended)
+            if self._handle is not None and self.can.editable and parts:
                 if parts[0] != self._shown:
-                    await self.target.edit(self._handle, parts[0], meta)  # type: ignore[attr-defined]
+                    await self._show(parts[0], meta)
                 parts = parts[1:]
             for part in parts:
                 await self.target.send(part, meta)

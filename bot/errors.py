@@ -17,6 +17,7 @@ class ErrorKind(StrEnum):
     TIMEOUT = "timed_out"
     BLOCKED = "blocked"
     STORAGE = "storage_unavailable"
+    NOT_STORED = "not_stored"  # the store refused this one message (a bug, a bad value)
     THROTTLED = "too_many_turns"  # one source asked more than its share (bot/limits.py)
     USAGE = "usage_hint"  # not a failure of anything: the message needs more text
 
@@ -39,6 +40,7 @@ USER_LINES: dict[ErrorKind, str] = {
     ErrorKind.BLOCKED: "The model declined to answer this (blocked by its safety filter).",
     ErrorKind.USAGE: "Say something after the tag, for example `@chatbot 안녕?`",
     ErrorKind.STORAGE: "I could not save that message (the database is unavailable). Please resend.",
+    ErrorKind.NOT_STORED: "That message could not be stored, so it was not sent. Please resend.",
     ErrorKind.THROTTLED: (
         "Too many questions from your network right now. Please wait a minute and ask again."
     ),

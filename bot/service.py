@@ -1,11 +1,16 @@
-"""The turn: filter, de-duplicate, store, and (when addressed) answer in the channel's order."""
+"""The turn: filter, de-duplicate, store, and (when addressed) answer in the channel's order.
+
+This is the core's front door for every adapter: `receive` (a platform message), `seed` (what a
+platform already holds of a conversation new to memory), `history` (a room's stored messages
+for a client that shows them). Adapters never reach memory or the settings any other way.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -37,12 +42,17 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class Received:
-    """What happened to an incoming message. `stored` is None for ignored or duplicate ones."""
+    """What happened to an incoming message. `stored` is None for ignored or duplicate ones,
+    and for one that could not be stored (`refused`: the sender was told)."""
 
     stored: StoredMessage | None
     addressed: Addressed | None = None
     duplicate: bool = False
     answer: asyncio.Task[None] | None = None
+    refused: ErrorKind | None = None
+
+
+SEED_LIMIT = 50  # earlier messages `seed` copies into a conversation new to memory
 
 
 class ChatService:
@@ -78,6 +88,27 @@ class ChatService:
         self.source_limits = TurnLimiter(
             settings.source_turns_per_minute, settings.source_turn_burst
         )
+        self._seed_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
+
+    # -- what adapters may ask -------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        """The bot's own tag (`chatbot`): what a platform mention of the bot reads as."""
+        return self.settings.name
+
+    def reserved_names(self) -> frozenset[str]:
+        """Names people may not take: the bot's, the system's, every tag's."""
+        return frozenset({self.settings.name, "system", *self.personas})
+
+    async def history(self, channel: str, limit: int, *, after_id: int = 0) -> list[StoredMessage]:
+        """The channel's newest `limit` stored messages after `after_id`, oldest first.
+
+        Raises MemoryUnavailable.
+        """
+        return await self.memory.recent(channel, limit, after_id=after_id)
 
     # -- inbound ---------------------------------------------------------------------------
 
@@ -104,8 +135,8 @@ class ChatService:
     async def receive(self, message: IncomingMessage, target: ReplyTarget) -> Received:
         """Store the message; if it is addressed, start answering it and return at once.
 
-        Raises MemoryUnavailable when the message could not be stored: the adapter tells the
-        sender, who still has the text.
+        A message that cannot be stored is refused: its sender is told (privately where the
+        target can, else where they asked, when they asked the bot) and still has the text.
         """
         if message.author.is_self:
             return Received(stored=None)
@@ -116,12 +147,21 @@ class ChatService:
                 self._person_spoke(message.channel, message.time)
             return Received(stored=None)
         message = _repaired(message)
-        addressed = self.addressed(message)
-        command = None
-        if addressed is not None and addressed.tag == self.settings.name:
-            command = command_of(addressed.text)
-        flagged = await self._flagged(message)
-        stored = await self.memory.add(_as_new(message, flagged, addressed, command))
+        try:
+            addressed = await self._addressed(message)
+            command = None
+            if addressed is not None and addressed.tag == self.settings.name:
+                command = command_of(addressed.text)
+            flagged = await self._flagged(message)
+            stored = await self.memory.add(_as_new(message, flagged, addressed, command))
+        except MemoryUnavailable:
+            log.warning(
+                "could not store a message in %s: the database is unavailable", message.channel
+            )
+            return await self._refuse(message, target, ErrorKind.STORAGE)
+        except Exception:
+            log.exception("could not store a message in %s", message.channel)
+            return await self._refuse(message, target, ErrorKind.NOT_STORED)
         if stored is None:
             return Received(stored=None, addressed=addressed, duplicate=True)
         self.metrics.message_received(message.platform)
@@ -138,9 +178,73 @@ class ChatService:
         task.add_done_callback(self._tasks.discard)
         return Received(stored=stored, addressed=addressed, answer=task)
 
-    async def remember(self, message: IncomingMessage) -> StoredMessage | None:
-        """Store a message without answering it."""
-        return await self.memory.add(_as_new(_repaired(message), False, None, None))
+    async def _addressed(self, message: IncomingMessage) -> Addressed | None:
+        found = self.addressed(message)
+        if found is not None or not message.in_thread or message.author.is_bot:
+            return found
+        # A reply in a thread the bot takes part in addresses it, with no new mention.
+        if await self._took_part(message.channel):
+            return self.addressed(replace(message, reply_to_bot=True))
+        return None
+
+    async def _took_part(self, channel: str) -> bool:
+        earlier = await self.memory.recent(channel, SEED_LIMIT)
+        return any(m.role == "assistant" for m in earlier)
+
+    async def _refuse(
+        self, message: IncomingMessage, target: ReplyTarget, kind: ErrorKind
+    ) -> Received:
+        self.metrics.turn_failed(message.platform, kind.value)
+        delivery = Delivery(target, self.settings.name)
+        concerns_bot = message.mentions_bot or message.is_direct or message.reply_to_bot
+        if delivery.can.notice or concerns_bot or self.tags.parse(message.text) is not None:
+            await delivery.notice(USER_LINES[kind], kind)
+        return Received(stored=None, refused=kind)
+
+    async def seed(
+        self,
+        channel: str,
+        earlier: Callable[[], Awaitable[Sequence[IncomingMessage]]],
+    ) -> None:
+        """Copy what a platform holds of a conversation into memory, once, if memory has none
+        of it (a Slack thread: its parent and earlier replies). `earlier` is only called then.
+        The bot's own messages (`author.is_self`) become its answers."""
+        lock = self._seed_locks.get(channel)
+        if lock is None:
+            lock = self._seed_locks[channel] = asyncio.Lock()
+        async with lock:
+            try:
+                if await self.memory.recent(channel, 1):
+                    return
+                for message in await earlier():
+                    await self.memory.add(self._seed_row(_repaired(message)))
+            except MemoryUnavailable:
+                # Only context is missing; the message itself is refused and its sender told.
+                log.warning("could not seed %s: the database is unavailable", channel)
+
+    def _seed_row(self, message: IncomingMessage) -> NewMessage:
+        if message.author.is_self:
+            return NewMessage(
+                channel=message.channel,
+                platform=message.platform,
+                role="assistant",
+                author_id=f"bot:{self.settings.name}",
+                author_name=self.settings.name,
+                text=message.text,
+                created_at=message.time,
+                platform_message_id=message.message_id,
+                tag=self.settings.name,
+            )
+        addressed = self.addressed(message)
+        command = None
+        if addressed is not None and addressed.tag == self.settings.name:
+            command = command_of(addressed.text)
+        return _as_new(message, False, addressed, command)
+
+    async def idle(self) -> None:
+        """Until every answer in flight has ended (tests; the graceful stop uses `drain`)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     async def _bot_run_allows(self, asked: StoredMessage) -> bool:
         """Another bot addressed us: answer unless we already answered bots `max_bot_turns`

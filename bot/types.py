@@ -44,6 +44,7 @@ class IncomingMessage:
     mentions_bot: bool = False  # the platform says the bot (or its role) was mentioned
     reply_to_bot: bool = False  # a reply to one of the bot's messages
     is_direct: bool = False  # a direct message with the bot
+    in_thread: bool = False  # a reply in a thread (the core knows whether the bot is part of it)
     time: datetime = field(default_factory=utcnow)
     # The sender's platform roles (Discord role names/ids, Slack: none yet): `@chatbot reset`
     # checks them against the configured reset_roles.

@@ -1,4 +1,9 @@
-"""One FastAPI app: the web chat routes (and, as they land, the Slack endpoint and Discord task)."""
+"""The composition root: settings in, one FastAPI app out, with every configured adapter.
+
+The store, the providers and the core are built once; then each adapter whose settings are
+present is imported (and only then its SDK: discord.py, slack-bolt), started with the app and
+stopped after the answers in flight.
+"""
 
 from __future__ import annotations
 
@@ -9,16 +14,12 @@ from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 
-from adapters.discord.app import DiscordBot
-from adapters.web.app import build_health_router, build_web_router
-from adapters.web.hub import Hub
+from adapters.base import Adapter
 from bot.providers.base import Provider, close_provider
 from bot.service import ChatService
 from chatbot.config import AppSettings
 from chatbot.metrics import PrometheusMetrics
-from chatbot.model_workers import ModelWorkers
-from chatbot.operations import GracefulStop, build_ops_router, start_relay
-from chatbot.provider_factory import ProviderConfig
+from chatbot.operations import GracefulStop, build_health_router, build_ops_router
 from chatbot.providers import (
     ProviderSet,
     build_moderator,
@@ -31,20 +32,34 @@ from chatbot.tags_config import build_personas, build_rules
 from memory.store import SQLStore
 
 if TYPE_CHECKING:
-    from adapters.slack.app import SlackAdapter
+    from adapters.web.hub import Hub
 
 log = logging.getLogger(__name__)
 
 DRAIN_SECONDS = 10.0
 
 
-def build_slack(service: ChatService, settings: AppSettings) -> SlackAdapter | None:
-    """The Slack app, when SLACK_BOT_TOKEN and a signing secret or app token are set."""
-    if settings.slack is None:
-        return None
-    from adapters.slack.app import SlackAdapter  # bolt is only imported when Slack is on
+def build_adapters(
+    settings: AppSettings, service: ChatService, *, web_hub: Hub | None = None
+) -> list[Adapter]:
+    """Every adapter whose settings are present; each platform's SDK is imported only here."""
+    adapters: list[Adapter] = []
+    if settings.web.enabled:
+        from adapters.web.app import WebAdapter
 
-    return SlackAdapter(service, settings.slack)
+        web = WebAdapter(
+            service, settings.web, cors=settings.cors, redis_url=settings.redis_url, hub=web_hub
+        )
+        adapters.append(web)
+    if settings.slack is not None:
+        from adapters.slack.app import SlackAdapter
+
+        adapters.append(SlackAdapter(service, settings.slack))
+    if settings.discord.token:
+        from adapters.discord.app import DiscordAdapter
+
+        adapters.append(DiscordAdapter(service, settings.discord))
+    return adapters
 
 
 def create_app(
@@ -54,63 +69,38 @@ def create_app(
     store: SQLStore | None = None,
     hub: Hub | None = None,
 ) -> FastAPI:
-    """`providers`, `store` and `hub` replace what settings would build (tests, embedding)."""
+    """`providers`, `store` and the web chat's `hub` replace what settings would build (tests)."""
     check_provider_name(settings.bot.model.provider)
-    store = store or SQLStore.from_url(settings.database_url)
-    personas = build_personas(settings.tags, settings.bot)
     check_tag_providers(settings)
+    store = store or SQLStore.from_url(settings.database_url)
     rules = build_rules(settings.tags)
     metrics = PrometheusMetrics()
-    workers = (
-        ModelWorkers(
-            ProviderConfig.of(settings), settings.model_workers, providers_in_use(settings)
-        )
-        if settings.model_workers
-        else None
-    )
-    provider_set = ProviderSet(settings, providers, workers)
+    provider_set = ProviderSet(settings, providers)
     moderator = build_moderator(settings) if rules.moderation else None
     service = ChatService(
         store,
         provider_set,
         settings.bot,
-        personas,
+        build_personas(settings.tags, settings.bot),
         rules=rules,
         moderator=moderator,
         metrics=metrics,
     )
-    hub = hub or Hub()
-    metrics.watch_clients("web", hub.count)
-    if workers is not None:
-        metrics.watch_workers(workers)
-    stop = GracefulStop(service, hub, DRAIN_SECONDS)
-    slack = build_slack(service, settings)
-    # Discord: the gateway client runs as a background task of this app when a token is set.
-    discord_bot = DiscordBot(service, settings.discord) if settings.discord.token else None
+    adapters = build_adapters(settings, service, web_hub=hub)
+    for adapter in adapters:
+        metrics.watch_clients(adapter.name, adapter.clients)
+    stop = GracefulStop(service, adapters, DRAIN_SECONDS)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await store.create_schema()  # Alembic: upgrade to the newest revision, or refuse
         # redact_url, not hide_password: that leaves `?password=` in the query as it was.
         log.info("memory ready at %s", redact_url(store.engine.url.render_as_string(False)))
-        relay = await start_relay(settings.redis_url, hub)
-        if workers is not None:
-            await workers.start()
         provider_set.warm(providers_in_use(settings))
-        if slack is not None:
-            await slack.start()
-        if discord_bot is not None:
-            discord_bot.start()
+        for adapter in adapters:
+            await adapter.start()
         yield
-        await stop.run()  # answers in flight still reach the web, Slack and Discord
-        if slack is not None:
-            await slack.stop()
-        if discord_bot is not None:
-            await discord_bot.close()
-        if relay is not None:
-            await relay.stop()
-        if workers is not None:
-            await workers.close()
+        await stop.run()  # answers in flight still reach every platform, then adapters stop
         await provider_set.close()
         if moderator is not None:
             await close_provider(moderator)
@@ -126,18 +116,15 @@ def create_app(
         openapi_url="/openapi.json" if docs else None,
     )
     app.state.service = service
-    app.state.hub = hub
     app.state.store = store
-    app.state.discord = discord_bot
     app.state.metrics = metrics
     app.state.graceful_stop = stop
-    app.state.model_workers = workers
-    app.include_router(build_health_router(hub, settings.cors))
-    if settings.web.enabled:
-        app.include_router(build_web_router(service, hub, settings.web, cors=settings.cors))
+    app.state.adapters = {adapter.name: adapter for adapter in adapters}
+    app.include_router(build_health_router(adapters, settings.cors))
     if settings.metrics:
         app.include_router(build_ops_router(metrics, settings.metrics_token))
-    if slack is not None:
-        app.state.slack = slack
-        app.include_router(slack.router())
+    for adapter in adapters:
+        router = adapter.router()
+        if router is not None:
+            app.include_router(router)
     return app

@@ -114,8 +114,6 @@ def _check(_: argparse.Namespace) -> int:
     print(f"moderation: {'on' if tags.moderation else 'off'}")
     if settings.redis_url:
         print(f"redis:     {redact_url(settings.redis_url)}")
-    workers = settings.model_workers
-    print(f"model calls: {f'{workers} worker processes' if workers else 'in the server process'}")
     for name in SECRET_NAMES:
         state = "set" if name in settings.secrets else "missing"
         print(f"{name:22} {state}")

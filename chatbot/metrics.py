@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from bot.providers.base import ModelReply
@@ -27,38 +26,6 @@ class _Clients(Collector):
         for adapter, count in self.counts.items():
             family.add_metric([adapter], count())
         yield family
-
-
-class WorkerPool(Protocol):
-    """What the metrics read from chatbot.model_workers.ModelWorkers."""
-
-    starts: int
-
-    def pids(self) -> list[int]: ...
-
-    def in_flight(self) -> int: ...
-
-
-class _Workers(Collector):
-    """The model worker processes, read at scrape time (CHATBOT_MODEL_WORKERS)."""
-
-    def __init__(self, workers: WorkerPool):
-        self.workers = workers
-
-    def collect(self) -> Iterable[Metric]:
-        yield GaugeMetricFamily(
-            "chatbot_model_workers", "Model worker processes running", len(self.workers.pids())
-        )
-        yield GaugeMetricFamily(
-            "chatbot_model_calls_in_flight",
-            "Model calls waiting on a worker",
-            self.workers.in_flight(),
-        )
-        yield CounterMetricFamily(
-            "chatbot_model_worker_starts",
-            "Model worker processes started (restarts included)",
-            self.workers.starts,
-        )
 
 
 class PrometheusMetrics:
@@ -95,9 +62,6 @@ class PrometheusMetrics:
 
     def watch_clients(self, adapter: str, count: Callable[[], int]) -> None:
         self._clients[adapter] = count
-
-    def watch_workers(self, workers: WorkerPool) -> None:
-        self.registry.register(_Workers(workers))
 
     def message_received(self, platform: str) -> None:
         self.messages.labels(platform).inc()

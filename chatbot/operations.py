@@ -1,4 +1,4 @@
-"""Running in production: `GET /metrics`, the graceful stop on SIGTERM, the Redis relay switch."""
+"""Running in production: `GET /healthz`, `GET /metrics`, the graceful stop on SIGTERM."""
 
 from __future__ import annotations
 
@@ -6,20 +6,29 @@ import asyncio
 import hmac
 import logging
 import socket
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 import uvicorn
 from fastapi import APIRouter, Request, Response
 
-from adapters.web.hub import CLOSE_GOING_AWAY, Hub
+from adapters.base import Adapter
+from adapters.web.cors import DEFAULT_CORS, CorsPolicy
 from bot.service import ChatService
 from chatbot.metrics import CONTENT_TYPE, PrometheusMetrics
 
-if TYPE_CHECKING:
-    from adapters.web.relay import RedisRelay
-
 log = logging.getLogger(__name__)
+
+
+def build_health_router(adapters: Sequence[Adapter], cors: CorsPolicy = DEFAULT_CORS) -> APIRouter:
+    """`GET /healthz`, always on (also with CHATBOT_WEB=off); the course client may read it."""
+    router = APIRouter(route_class=cors.route_class())
+
+    @router.get("/healthz")
+    async def healthz() -> dict[str, Any]:
+        return {"ok": True, "connections": sum(a.clients() for a in adapters)}
+
+    return router
 
 
 def build_ops_router(metrics: PrometheusMetrics, token: str | None = None) -> APIRouter:
@@ -38,14 +47,15 @@ def build_ops_router(metrics: PrometheusMetrics, token: str | None = None) -> AP
 
 
 class GracefulStop:
-    """Let answers in flight finish (within `drain_seconds`), then close every socket with 1001.
+    """Let answers in flight finish (within `drain_seconds`), then stop every adapter (the web
+    chat closes its sockets with 1001).
 
     Runs once: from GracefulServer before uvicorn touches the connections, and again (a no-op)
     from the app's lifespan shutdown when the app runs under a plain uvicorn.Server.
     """
 
-    def __init__(self, service: ChatService, hub: Hub, drain_seconds: float):
-        self.service, self.hub, self.drain_seconds = service, hub, drain_seconds
+    def __init__(self, service: ChatService, adapters: Sequence[Adapter], drain_seconds: float):
+        self.service, self.adapters, self.drain_seconds = service, adapters, drain_seconds
         self._done: asyncio.Future[None] | None = None
 
     async def run(self) -> None:
@@ -55,7 +65,11 @@ class GracefulStop:
         try:
             log.info("stopping: finishing answers in flight (up to %.0fs)", self.drain_seconds)
             await self.service.drain(self.drain_seconds)
-            await self.hub.close_all_and_wait(CLOSE_GOING_AWAY)
+            for adapter in self.adapters:
+                try:
+                    await adapter.stop()
+                except Exception:
+                    log.exception("stopping the %s adapter failed", adapter.name)
         finally:
             self._done.set_result(None)
 
@@ -80,14 +94,3 @@ class GracefulServer(uvicorn.Server):
         except Exception:
             log.exception("graceful stop failed; closing anyway")
         await super().shutdown(sockets)
-
-
-async def start_relay(redis_url: str | None, hub: Hub) -> RedisRelay | None:
-    """With CHATBOT_REDIS_URL, rooms span processes; without it, fan-out stays in-process."""
-    if not redis_url:
-        return None
-    from adapters.web.relay import RedisRelay  # needs the `redis` extra
-
-    relay = RedisRelay(redis_url, hub)
-    await relay.start()
-    return relay

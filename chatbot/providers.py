@@ -1,40 +1,69 @@
-"""Choose the providers the service uses: CHATBOT_PROVIDER, tags' own, the moderator."""
+"""Choose and build the providers the service uses: CHATBOT_PROVIDER, tags' own, the moderator.
+
+Each provider's SDK is imported only when that provider is built: a service on OpenAI alone
+never loads google-genai.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from bot.moderation import Moderator
 from bot.providers.base import Provider, close_provider
-from bot.providers.openai_chat import build_openai_client
-from bot.providers.openai_moderation import OpenAIModerator
+from bot.providers.unconfigured import UnconfiguredProvider
 from chatbot.config import AppSettings, ConfigError
-from chatbot.provider_factory import PROVIDERS, ProviderConfig, build_provider, missing_for
 
-if TYPE_CHECKING:
-    from chatbot.model_workers import ModelWorkers
+PROVIDERS = ("openai", "openai-responses", "gemini")
+
+
+def missing_for(settings: AppSettings, name: str) -> str | None:
+    """What must be set before provider `name` can answer; None when it is ready."""
+    if name == "gemini":
+        return None if settings.gemini_api_key else "GEMINI_API_KEY is not set"
+    if settings.openai_api_key or settings.openai_base_url:
+        return None
+    return "OPENAI_API_KEY is not set (or OPENAI_BASE_URL for a local server)"
+
+
+def build_provider(settings: AppSettings, name: str) -> Provider:
+    """Provider `name`, or one that says what is missing when it is not set up."""
+    missing = missing_for(settings, name)
+    if missing:
+        return UnconfiguredProvider(name, missing)
+    # The client's own bound is the service-wide one; a tag's `timeout` goes with each call.
+    timeout = settings.bot.model.timeout
+    if name == "gemini":
+        from bot.providers.gemini import GeminiProvider, build_gemini_client
+
+        assert settings.gemini_api_key is not None
+        client = build_gemini_client(settings.gemini_api_key, settings.gemini_base_url, timeout)
+        return GeminiProvider(client)
+    from bot.providers.openai_chat import build_openai_client
+
+    openai_client = build_openai_client(
+        settings.openai_api_key or "not-needed",  # local servers (Ollama) ignore the key
+        settings.openai_base_url,
+        timeout,
+    )
+    if name == "openai-responses":
+        from bot.providers.openai_responses import OpenAIResponsesProvider
+
+        return OpenAIResponsesProvider(openai_client)
+    from bot.providers.openai_chat import OpenAIChatProvider
+
+    return OpenAIChatProvider(openai_client)
 
 
 class ProviderSet:
-    """Builds each named provider once, on first use; `__call__` is the core's provider_for.
+    """Builds each named provider once, on first use; `__call__` is the core's provider_for."""
 
-    With `workers`, configured providers run in the model worker processes instead.
-    """
-
-    def __init__(
-        self,
-        settings: AppSettings,
-        overrides: dict[str, Provider] | None = None,
-        workers: ModelWorkers | None = None,
-    ):
-        self.config = ProviderConfig.of(settings)
-        self.workers = workers
+    def __init__(self, settings: AppSettings, overrides: dict[str, Provider] | None = None):
+        self.settings = settings
         self._given = dict(overrides or {})  # the caller's: not ours to close
         self._built: dict[str, Provider] = dict(self._given)
 
     def __call__(self, name: str) -> Provider:
         if name not in self._built:
-            self._built[name] = self._build(name)
+            check_provider_name(name)
+            self._built[name] = build_provider(self.settings, name)
         return self._built[name]
 
     def warm(self, names: tuple[str, ...]) -> None:
@@ -46,12 +75,6 @@ class ProviderSet:
         for name, provider in self._built.items():
             if name not in self._given:
                 await close_provider(provider)
-
-    def _build(self, name: str) -> Provider:
-        check_provider_name(name)
-        if self.workers is not None and missing_for(self.config, name) is None:
-            return self.workers.provider(name)
-        return build_provider(self.config, name)  # says what is missing, if anything
 
 
 def providers_in_use(settings: AppSettings) -> tuple[str, ...]:
@@ -70,6 +93,9 @@ def build_moderator(settings: AppSettings) -> Moderator:
     """`moderation = true` in the configuration file: the OpenAI moderation endpoint."""
     if not (settings.openai_api_key or settings.openai_base_url):
         raise ConfigError("moderation = true needs OPENAI_API_KEY (or OPENAI_BASE_URL)")
+    from bot.providers.openai_chat import build_openai_client
+    from bot.providers.openai_moderation import OpenAIModerator
+
     client = build_openai_client(
         settings.openai_api_key or "not-needed",
         settings.openai_base_url,

@@ -17,7 +17,8 @@ from typing import Any
 
 from bot.channel_rules import ChannelOverride, ChatRules, CommandPolicy
 from bot.personas import Persona
-from bot.settings import BotSettings, ModelSettings
+from bot.settings import BotSettings
+from chatbot.model_keys import MODEL_KEYS
 
 log = logging.getLogger(__name__)
 
@@ -46,20 +47,13 @@ class TagSpec:
     history_turns: int | None = None
     history_tokens: int | None = None
     enabled: bool = True
-    provider: str | None = None
-    model: str | None = None
-    temperature: float | None = None
-    top_p: float | None = None
-    frequency_penalty: float | None = None
-    presence_penalty: float | None = None
-    max_output_tokens: int | None = None
-    timeout: float | None = None
-    system_role: str | None = None
-    thinking_budget: int | None = None
-    context_window: int | None = None
+    # The ModelSettings keys this tag sets (chatbot/model_keys.py): `model`, `temperature` ...
+    model: dict[str, Any] = field(default_factory=dict)
 
-
-_MODEL_KEYS = tuple(f.name for f in dataclasses.fields(ModelSettings))
+    @property
+    def provider(self) -> str | None:
+        value = self.model.get("provider")
+        return value if isinstance(value, str) else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +71,8 @@ _INT = ((int,), "an integer")
 _STR = ((str,), "a string")
 _BOOL = ((bool,), "true or false")
 _STRS = ((list,), "a list of strings")
-_TAG_KEYS: dict[str, tuple[tuple[type, ...], str]] = {
+_BY_KIND = {int: _INT, float: _NUM, str: _STR}
+_TAG_OWN_KEYS: dict[str, tuple[tuple[type, ...], str]] = {
     "system_prompt": _STR,
     "description": _STR,
     "behaviour": _STR,
@@ -86,18 +81,8 @@ _TAG_KEYS: dict[str, tuple[tuple[type, ...], str]] = {
     "history_turns": _INT,
     "history_tokens": _INT,
     "enabled": _BOOL,
-    "provider": _STR,
-    "model": _STR,
-    "temperature": _NUM,
-    "top_p": _NUM,
-    "frequency_penalty": _NUM,
-    "presence_penalty": _NUM,
-    "max_output_tokens": _INT,
-    "timeout": _NUM,
-    "system_role": _STR,
-    "thinking_budget": _INT,
-    "context_window": _INT,
 }
+_TAG_KEYS = {**_TAG_OWN_KEYS, **{k.name: _BY_KIND[k.kind] for k in MODEL_KEYS.values()}}
 _COMMAND_KEYS = {
     "reset_deletes": _BOOL,
     "reset_roles": _STRS,
@@ -242,7 +227,9 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 def _typed(data: dict[str, Any], source_name: str, user: _Source | None, name: str) -> FileConfig:
     tags: dict[str, TagSpec] = {}
     for tag, table in data.get("tags", {}).items():
-        spec = TagSpec(name=tag, **table)
+        own = {k: v for k, v in table.items() if k in _TAG_OWN_KEYS}
+        model = {k: v for k, v in table.items() if k in MODEL_KEYS}
+        spec = TagSpec(name=tag, **own, model=model)
         if not spec.enabled:
             if tag == name:
                 raise _error_in(user, ("tags", tag), "enabled", f"@{name} cannot be disabled")
@@ -316,11 +303,10 @@ def build_personas(config: FileConfig, bot: BotSettings) -> dict[str, Persona]:
     """Each tag's settings over the environment's defaults (BotSettings)."""
     personas: dict[str, Persona] = {}
     for tag, spec in config.tags.items():
-        changes = {k: getattr(spec, k) for k in _MODEL_KEYS if getattr(spec, k) is not None}
         personas[tag] = Persona(
             name=tag,
             system_prompt=(spec.system_prompt or bot.system_prompt).strip(),
-            model=dataclasses.replace(bot.model, **changes),
+            model=dataclasses.replace(bot.model, **spec.model),
             max_history_turns=spec.history_turns or bot.max_history_turns,
             max_history_tokens=spec.history_tokens or bot.max_history_tokens,
             description=spec.description,

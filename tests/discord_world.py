@@ -16,7 +16,7 @@ import pytest
 import yarl
 from discord.gateway import DiscordWebSocket
 
-from adapters.discord.app import DiscordBot
+from adapters.discord.app import DiscordAdapter
 from bot.types import StoredMessage
 from memory.store import SQLStore
 from tests.helpers import RunningApp, settings_for, start_app
@@ -171,21 +171,33 @@ class World:
     def __init__(self, server: DiscordServer, running: RunningApp):
         self.server = server
         self.running = running
-        bot = running.app.state.discord
-        assert isinstance(bot, DiscordBot)
+        bot = running.app.state.adapters["discord"]
+        assert isinstance(bot, DiscordAdapter)
         self.bot = bot
+        self.service = running.app.state.service
         self.store: SQLStore = running.app.state.store
+        # Count messages the adapter has finished with, by wrapping the handler discord.py
+        # calls (the adapter itself keeps no test counters).
+        self.handled = 0
+        handle = bot.on_message
+
+        async def on_message(message: discord.Message) -> None:
+            try:
+                await handle(message)
+            finally:
+                self.handled += 1
+
+        bot.client.event(on_message)
 
     async def post(self, data: dict[str, Any]) -> dict[str, Any]:
-        before = self.bot.handled
+        before = self.handled
         await self.server.dispatch("MESSAGE_CREATE", data)
-        await wait_until(lambda: self.bot.handled > before)
+        await wait_until(lambda: self.handled > before)
         await self.settle()
         return data
 
     async def settle(self) -> None:
-        while self.bot.answers:
-            await asyncio.gather(*list(self.bot.answers))
+        await self.service.idle()
 
     async def memory(self, channel: str) -> list[StoredMessage]:
         return await self.store.recent(channel, 100)

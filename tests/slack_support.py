@@ -120,7 +120,7 @@ async def slack_app(db_url: str, model: ModelServer, slack: SlackAPI) -> AsyncIt
         SLACK_API_URL=slack.url,
     )
     running = await start_app(settings)
-    running.app.state.slack.flush_interval = 0.0  # every delta its own appendStream
+    running.app.state.adapters["slack"].flush_interval = 0.0  # every delta its own appendStream
     yield running
     await running.stop()
 

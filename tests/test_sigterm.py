@@ -14,16 +14,8 @@ from tests.servers import ServerProcess
 from tests.stubs.model_server import ModelServer, Reply
 
 
-def children(pid: int) -> list[int]:
-    found: list[int] = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        found += [int(p) for p in (task / "children").read_text().split()]
-    return found
-
-
-@pytest.mark.parametrize("workers", ["0", "2"])
 async def test_sigterm_finishes_the_answer_then_closes_with_1001(
-    tmp_path: Path, model: ModelServer, workers: str
+    tmp_path: Path, model: ModelServer
 ) -> None:
     db = f"sqlite+aiosqlite:///{tmp_path / 'chatbot.db'}"
     server = ServerProcess(
@@ -31,14 +23,11 @@ async def test_sigterm_finishes_the_answer_then_closes_with_1001(
             "CHATBOT_DATABASE_URL": db,
             "OPENAI_API_KEY": "sk-test",
             "OPENAI_BASE_URL": model.url,
-            "CHATBOT_MODEL_WORKERS": workers,
         },
         tmp_path / "server.log",
     )
     try:
         await server.ready()
-        worker_pids = children(server.proc.pid)
-        assert len(worker_pids) == int(workers)
         model.then(Reply("a slow but complete answer", delay=2.0))
         asker = await Client.connect(server.ws_url("asker"))
         watcher = await Client.connect(server.ws_url("watcher"))
@@ -58,8 +47,6 @@ async def test_sigterm_finishes_the_answer_then_closes_with_1001(
         # uvicorn re-raises the signal after a clean shutdown, so supervisors see the cause.
         assert await server.wait(30) in (0, -signal.SIGTERM)
         assert "Traceback" not in server.log()
-        for pid in worker_pids:  # the server ended its workers on the way out
-            assert exited(pid)
         with pytest.raises(OSError):
             await websockets.connect(server.ws_url("late"), open_timeout=2)
     finally:
@@ -73,12 +60,3 @@ async def test_sigterm_finishes_the_answer_then_closes_with_1001(
         ("assistant", "a slow but complete answer"),
     ]
     assert "stopping: finishing answers in flight" in server.log()
-
-
-def exited(pid: int) -> bool:
-    """Gone, or a zombie (exited, not yet reaped by its new parent)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return True
-    return stat.rsplit(")", 1)[1].split()[0] == "Z"

@@ -80,7 +80,7 @@ async def test_long_streamed_answer_is_split_into_valid_parts(
 async def test_long_answer_without_stream_is_split_into_valid_parts(
     events: Events, slack: SlackAPI, model: ModelServer, slack_app: RunningApp
 ) -> None:
-    slack_app.app.state.slack.streaming = False
+    slack_app.app.state.adapters["slack"].streaming = False
     model.then(Reply(long_answer()))
     await events.send(ask())
     await slack.wait_for(lambda: len(slack.visible()) >= 2)
@@ -104,7 +104,7 @@ async def test_model_output_never_pings(
     streamed = slack.visible()[0].text
     for ping in ("<!everyone>", "<!here>", "<@U0ALICE>", "<!channel>"):
         assert ping not in streamed
-    slack_app.app.state.slack.streaming = False
+    slack_app.app.state.adapters["slack"].streaming = False
     await events.send(ask("again"))
     await slack.wait_for(
         lambda: len(slack.visible()) == 2 and not slack.visible()[1].text.endswith("…")
@@ -138,7 +138,7 @@ async def test_rate_limited_call_waits_and_retries(
 async def test_msg_too_long_is_split_smaller(
     events: Events, slack: SlackAPI, model: ModelServer, slack_app: RunningApp
 ) -> None:
-    slack_app.app.state.slack.streaming = False
+    slack_app.app.state.adapters["slack"].streaming = False
     slack.fail("chat.postMessage", "msg_too_long")
     model.then(Reply("Short enough, we thought."))
     await events.send(ask())

@@ -113,7 +113,7 @@ async def test_thread_follow_up_without_mention_and_memories_kept_apart(
     await slack.wait_for(lambda: len(slack.of("chat.stopStream")) == 2)
     second = model.chat_requests()[1]["messages"]
     assert [t["role"] for t in second[1:]] == ["user", "assistant", "user"]
-    assert second[1]["content"] == "alice: @chatbot capital of France?"  # seeded: as written
+    assert second[1]["content"] == "alice: capital of France?"  # seeded by the core, addressed
     assert second[2]["content"] == "The capital is Paris."
     assert second[-1]["content"] == "alice: and its population?"
     assert slack.visible()[1].thread_ts == ask["ts"]

@@ -112,7 +112,7 @@ async def test_huge_unsigned_posts_are_refused_before_they_are_read(
 async def test_a_slow_body_holds_its_reader_only_until_the_time_bound(
     events: Events, slack: SlackAPI, model: ModelServer, slack_app: RunningApp
 ) -> None:
-    slack_app.app.state.slack.bodies = BoundedBody(MAX_BODY, readers=1, timeout=1.0)
+    slack_app.app.state.adapters["slack"].bodies = BoundedBody(MAX_BODY, readers=1, timeout=1.0)
     stalled = asyncio.Event()
 
     async def slow_body() -> AsyncIterator[bytes]:

@@ -7,6 +7,7 @@ from pathlib import Path
 from adapters.slack.inbound import BotIdentity, normalise
 from adapters.slack.mrkdwn import defuse_markdown, to_mrkdwn
 from adapters.slack.settings import SlackSettings
+from chatbot.config import AppSettings
 
 
 def test_prose_is_converted() -> None:
@@ -48,12 +49,16 @@ def test_bot_mention_becomes_the_tag_where_it_was_written_others_stay() -> None:
     assert normalise("hi <@U0ALICE>", me, "chatbot") == ("hi <@U0ALICE>", False)
 
 
+def slack_from(env: dict[str, str]) -> SlackSettings | None:
+    return AppSettings.from_env(env).slack
+
+
 def test_slack_settings_need_a_token_and_a_transport() -> None:
-    assert SlackSettings.from_env({"SLACK_BOT_TOKEN": "xoxb-1"}) is None
-    assert SlackSettings.from_env({"SLACK_SIGNING_SECRET": "s"}) is None
-    http = SlackSettings.from_env({"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s"})
+    assert slack_from({"SLACK_BOT_TOKEN": "xoxb-1"}) is None
+    assert slack_from({"SLACK_SIGNING_SECRET": "s"}) is None
+    http = slack_from({"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s"})
     assert http is not None and http.base_url == "https://slack.com/api/"
-    sock = SlackSettings.from_env(
+    sock = slack_from(
         {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_APP_TOKEN": "xapp-1", "SLACK_API_URL": "http://h/api"}
     )
     assert sock is not None and sock.base_url == "http://h/api/"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 import discord
 
@@ -21,10 +21,9 @@ from adapters.discord.inbound import (
     replies_to,
     resolve_channel,
 )
+from adapters.discord.settings import DiscordSettings
 from adapters.discord.target import NO_PINGS, DiscordTarget
 from bot.delivery import ReplyMeta
-from bot.errors import USER_LINES, ErrorKind
-from bot.memory import MemoryUnavailable
 from bot.service import ChatService, Received
 
 log = logging.getLogger(__name__)
@@ -39,13 +38,6 @@ INVITE_PERMISSIONS = discord.Permissions(
 UNREADABLE_REPLY = (
     "I can't read replies that don't mention me. Keep the reply's @ switched on, or mention me."
 )
-
-
-@dataclass(frozen=True, slots=True)
-class DiscordSettings:
-    token: str | None = field(default=None, repr=False)
-    message_content: bool = False  # the privileged intent: also store plain channel chat
-    sharded: bool = False  # AutoShardedClient, for bots in very many servers
 
 
 def intents_for(settings: DiscordSettings) -> discord.Intents:
@@ -66,21 +58,29 @@ def invite_url(application_id: int) -> str:
     return discord.utils.oauth_url(application_id, permissions=INVITE_PERMISSIONS, scopes=("bot",))
 
 
-class DiscordBot:
+class DiscordAdapter:
+    """The Discord gateway client, running as a background task of the service."""
+
+    name = "discord"
+
     def __init__(self, service: ChatService, settings: DiscordSettings):
         self.service = service
         self.settings = settings
-        self.tag = service.settings.name
+        self.tag = service.name
         self.client = build_client(settings)
-        self.handled = 0  # messages fully handled (tests wait on it)
-        self.answers: set[asyncio.Task[None]] = set()  # answers in flight
         self._task: asyncio.Task[None] | None = None
         self.client.event(self.on_ready)
         self.client.event(self.on_message)
 
     # -- lifecycle -------------------------------------------------------------------------
 
-    def start(self) -> None:
+    def router(self) -> None:
+        return None  # Discord is a gateway we connect to, not an HTTP caller
+
+    def clients(self) -> int:
+        return 0
+
+    async def start(self) -> None:
         """Connect to the gateway in a background task of the running loop."""
         assert self.settings.token, "DISCORD_TOKEN is not set"
         self._task = asyncio.create_task(self._run(self.settings.token), name="discord-gateway")
@@ -100,7 +100,7 @@ class DiscordBot:
         except Exception:
             log.exception("the Discord client stopped; the rest of the service keeps running")
 
-    async def close(self) -> None:
+    async def stop(self) -> None:
         await self.client.close()
         if self._task is not None:
             self._task.cancel()
@@ -119,8 +119,6 @@ class DiscordBot:
             await self.handle(message)
         except Exception:
             log.exception("discord: failed handling message %s", message.id)
-        finally:
-            self.handled += 1
 
     async def handle(self, message: discord.Message) -> Received | None:
         me = self.client.user
@@ -143,14 +141,4 @@ class DiscordBot:
                 # A reply with its ping switched off: Discord blanked it, we cannot read it.
                 await target.send(UNREADABLE_REPLY, ReplyMeta(persona=self.tag))
             return None  # e.g. a system notice; nothing a person said
-        try:
-            received = await self.service.receive(msg, target)
-        except MemoryUnavailable:
-            if concerns_bot:
-                meta = ReplyMeta(persona=self.tag, error=ErrorKind.STORAGE)
-                await target.send(USER_LINES[ErrorKind.STORAGE], meta)
-            return None
-        if received.answer is not None:
-            self.answers.add(received.answer)
-            received.answer.add_done_callback(self.answers.discard)
-        return received
+        return await self.service.receive(msg, target)

@@ -24,7 +24,6 @@ from slack_bolt.adapter.fastapi.async_handler import AsyncSlackRequestHandler
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.async_context import AsyncBoltContext
-from slack_sdk.errors import SlackApiError
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -33,9 +32,6 @@ from adapters.slack.body import BodyRefused, BoundedBody, replayed
 from adapters.slack.inbound import SAID_SUBTYPES, BotIdentity, SlackInbound, is_self
 from adapters.slack.settings import SlackSettings
 from adapters.slack.target import SlackThreadTarget, ThreadPlace
-from bot.delivery import ReplyMeta
-from bot.errors import USER_LINES, ErrorKind
-from bot.memory import MemoryUnavailable
 from bot.service import ChatService
 
 log = logging.getLogger(__name__)
@@ -105,6 +101,10 @@ def shape_problem(payload: dict[str, Any]) -> str | None:
 
 
 class SlackAdapter:
+    """The Slack app's lifecycle: `POST /slack/events` and, with an app token, Socket Mode."""
+
+    name = "slack"
+
     def __init__(
         self,
         service: ChatService,
@@ -119,7 +119,7 @@ class SlackAdapter:
         self.flush_interval = flush_interval
         self.client = AsyncWebClient(token=settings.bot_token, base_url=settings.base_url)
         self.web = SlackWeb(self.client)
-        self.inbound = SlackInbound(self.web, service.memory, service.settings.name)
+        self.inbound = SlackInbound(self.web, service.name)
         self.app = AsyncApp(
             client=self.client,
             signing_secret=settings.signing_secret or "",
@@ -168,18 +168,14 @@ class SlackAdapter:
         target = SlackThreadTarget(
             self.web,
             place,
-            default_persona=self.service.settings.name,
+            default_persona=self.service.name,
             streaming=self.streaming,
-            edit_interval=self.service.edit_interval,
             flush_interval=self.flush_interval,
         )
-        try:
-            incoming = await self.inbound.incoming(event, team, me)
-            await self.service.receive(incoming, target)
-        except MemoryUnavailable:
-            log.error("could not store slack message %s in %s", ts, place.channel)
-            with contextlib.suppress(SlackApiError):
-                await target.send(USER_LINES[ErrorKind.STORAGE], _storage_meta(self.service))
+        incoming = await self.inbound.incoming(event, team, me)
+        if incoming.in_thread:
+            await self.service.seed(incoming.channel, lambda: self.inbound.earlier(event, team, me))
+        await self.service.receive(incoming, target)
 
     # -- transports ------------------------------------------------------------------------
 
@@ -229,6 +225,5 @@ class SlackAdapter:
             with contextlib.suppress(Exception):
                 await self._socket.close_async()
 
-
-def _storage_meta(service: ChatService) -> ReplyMeta:
-    return ReplyMeta(persona=service.settings.name, error=ErrorKind.STORAGE)
+    def clients(self) -> int:
+        return 0  # Slack's people are not connected to us; Slack is

@@ -4,18 +4,16 @@
   `slack:<team>:<channel>:<thread_ts>`.
 - Message ids: `<channel>:<ts>`, the same for the `app_mention` and the `message` event of one
   post, so the database's unique (platform, message id) answers each post once.
-- A thread new to memory is seeded first with what Slack already holds of it
-  (`conversations.replies`: the parent and earlier replies, the bot's own answers as assistant
-  turns), so its context starts with its parent even when the parent was said before the bot
-  joined or in the channel's memory rather than the thread's.
+- A thread's earlier messages, as Slack holds them (`conversations.replies`: the parent and
+  earlier replies, the bot's own marked as its own), for the core to seed a thread new to
+  memory with: its context then starts with its parent even when the parent was said before
+  the bot joined, or in the channel's memory rather than the thread's.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
-import weakref
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -23,8 +21,7 @@ from typing import Any
 from slack_sdk.errors import SlackApiError
 
 from adapters.slack.api import SlackWeb, error_code
-from bot.memory import Memory
-from bot.types import Author, IncomingMessage, NewMessage
+from bot.types import Author, IncomingMessage
 
 log = logging.getLogger(__name__)
 
@@ -120,72 +117,65 @@ class UserNames:
 
 
 class SlackInbound:
-    """Turns one message-like event into an IncomingMessage, seeding a new thread first."""
+    """Turns message-like events into IncomingMessages; reads a thread's earlier messages."""
 
-    def __init__(self, web: SlackWeb, memory: Memory, tag: str):
+    def __init__(self, web: SlackWeb, tag: str):
         self.web = web
-        self.memory = memory
         self.tag = tag
         self.names = UserNames(web)
-        self._seed_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
-            weakref.WeakValueDictionary()
-        )
 
     async def incoming(self, event: dict[str, Any], team: str, me: BotIdentity) -> IncomingMessage:
         channel = str(event["channel"])
         ts = str(event["ts"])
         thread_ts = event.get("thread_ts")
         in_thread = bool(thread_ts) and thread_ts != ts
-        key = channel_key(team, channel, thread_ts if in_thread else None)
-        reply_to_bot = False
-        if in_thread:
-            reply_to_bot = await self._thread_has_bot(key, channel, str(thread_ts), ts, event, me)
-        mine = is_self(event, me)
+        return await self._message(
+            event,
+            key=channel_key(team, channel, thread_ts if in_thread else None),
+            message_id=message_id(channel, ts),
+            me=me,
+            in_thread=in_thread,
+        )
+
+    async def _message(
+        self,
+        event: dict[str, Any],
+        *,
+        key: str,
+        message_id: str,
+        me: BotIdentity,
+        in_thread: bool = False,
+    ) -> IncomingMessage:
         text, mentioned = normalise(str(event.get("text") or ""), me, self.tag)
+        mine = is_self(event, me)
         return IncomingMessage(
             platform=PLATFORM,
             channel=key,
-            message_id=message_id(channel, ts),
+            message_id=message_id,
             author=Author(
                 id=str(event.get("user") or event.get("bot_id") or "unknown"),
-                name=await self.names.name(event),
+                name=self.tag if mine else await self.names.name(event),
                 is_bot=bool(event.get("bot_id")) or event.get("subtype") == "bot_message",
                 is_self=mine,
             ),
             text=text,
             mentions_bot=mentioned,
             is_direct=event.get("channel_type") == "im",
-            reply_to_bot=reply_to_bot,
-            time=ts_time(ts),
+            # A reply under the bot's own post; other threads it is part of, the core knows.
+            reply_to_bot=bool(
+                in_thread and me.user_id and event.get("parent_user_id") == me.user_id
+            ),
+            in_thread=in_thread,
+            time=ts_time(str(event.get("ts") or "")),
         )
 
-    async def _thread_has_bot(
-        self,
-        key: str,
-        channel: str,
-        thread_ts: str,
-        ts: str,
-        event: dict[str, Any],
-        me: BotIdentity,
-    ) -> bool:
-        """Seed the thread if memory has none of it; is the bot part of it?"""
-        if me.user_id and event.get("parent_user_id") == me.user_id:
-            await self._seed(key, channel, thread_ts, ts, me)
-            return True
-        lock = self._seed_locks.get(key)
-        if lock is None:
-            lock = asyncio.Lock()
-            self._seed_locks[key] = lock
-        async with lock:
-            history = await self.memory.recent(key, SEED_LIMIT)
-            if not history:
-                await self._seed(key, channel, thread_ts, ts, me)
-                history = await self.memory.recent(key, SEED_LIMIT)
-        return any(m.role == "assistant" for m in history)
-
-    async def _seed(self, key: str, channel: str, thread_ts: str, ts: str, me: BotIdentity) -> None:
-        if await self.memory.recent(key, 1):
-            return
+    async def earlier(
+        self, event: dict[str, Any], team: str, me: BotIdentity
+    ) -> list[IncomingMessage]:
+        """What Slack holds of the event's thread before it, oldest first (the core seeds)."""
+        channel = str(event["channel"])
+        thread_ts = str(event["thread_ts"])
+        key = channel_key(team, channel, thread_ts)
         try:
             data = await self.web.call(
                 "conversations.replies", read=True, channel=channel, ts=thread_ts, limit=SEED_LIMIT
@@ -194,26 +184,14 @@ class SlackInbound:
             log.warning(
                 "could not read thread %s (%s): it starts without its parent", key, error_code(exc)
             )
-            return
-        for earlier in data.get("messages") or []:
-            if not isinstance(earlier, dict) or earlier.get("ts") in (None, ts):
+            return []
+        found: list[IncomingMessage] = []
+        for said in data.get("messages") or []:
+            if not isinstance(said, dict) or said.get("ts") in (None, event.get("ts")):
                 continue
-            if earlier.get("subtype") not in SAID_SUBTYPES:
+            if said.get("subtype") not in SAID_SUBTYPES or not said.get("text"):
                 continue
-            mine = is_self(earlier, me)
-            name = self.tag if mine else await self.names.name(earlier)
-            await self.memory.add(
-                NewMessage(
-                    channel=key,
-                    platform=PLATFORM,
-                    role="assistant" if mine else "user",
-                    author_id=f"bot:{self.tag}" if mine else str(earlier.get("user") or "unknown"),
-                    author_name=name,
-                    text=normalise(str(earlier.get("text") or ""), me, self.tag)[0],
-                    created_at=ts_time(str(earlier["ts"])),
-                    # Its own id in the thread's copy: the original keeps `<channel>:<ts>`.
-                    platform_message_id=f"{message_id(channel, str(earlier['ts']))}@{thread_ts}",
-                    tag=self.tag if mine else None,
-                    author_is_bot=bool(earlier.get("bot_id")) and not mine,
-                )
-            )
+            # Its own id in the thread's copy: the original keeps `<channel>:<ts>`.
+            copy_id = f"{message_id(channel, str(said['ts']))}@{thread_ts}"
+            found.append(await self._message(said, key=key, message_id=copy_id, me=me))
+        return found

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 DEFAULT_API_URL = "https://slack.com/api/"
@@ -19,18 +18,3 @@ class SlackSettings:
     def base_url(self) -> str:
         # AsyncWebClient joins method names onto the base URL: it needs the trailing slash.
         return self.api_url if self.api_url.endswith("/") else self.api_url + "/"
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> SlackSettings | None:
-        """None unless SLACK_BOT_TOKEN and a transport (signing secret or app token) are set."""
-        token = env.get("SLACK_BOT_TOKEN", "").strip()
-        secret = env.get("SLACK_SIGNING_SECRET", "").strip() or None
-        app_token = env.get("SLACK_APP_TOKEN", "").strip() or None
-        if not token or not (secret or app_token):
-            return None
-        return cls(
-            bot_token=token,
-            signing_secret=secret,
-            app_token=app_token,
-            api_url=env.get("SLACK_API_URL", "").strip() or DEFAULT_API_URL,
-        )

@@ -1,9 +1,8 @@
-"""A Slack thread as the core's reply target: send, edit, and a native stream with a fallback.
+"""A Slack thread as the core's reply target: send, edit, a native stream, a private notice.
 
 Every answer goes into the thread of the message that asked (`thread_ts`). The stream uses
 `chat.startStream` / `appendStream` / `stopStream`; when Slack refuses to start one, or a stream
-expires, the same object carries on with a placeholder edited by `chat.update` at most once per
-`edit_interval`, so the core never needs to know which of the two happened.
+expires, the core's Delivery carries on with the same message edited by `chat.update`.
 """
 
 from __future__ import annotations
@@ -17,7 +16,8 @@ from slack_sdk.errors import SlackApiError
 
 from adapters.slack.api import SlackWeb, error_code
 from adapters.slack.mrkdwn import defuse_markdown, to_mrkdwn
-from bot.delivery import ReplyMeta
+from bot.delivery import ReplyMeta, StreamEnded
+from bot.errors import ErrorKind
 from bot.splitting import split_message, utf8_len
 
 log = logging.getLogger(__name__)
@@ -36,7 +36,7 @@ class ThreadPlace:
 
 
 class SlackThreadTarget:
-    """Implements ReplyTarget, EditableTarget and NativeStreamTarget for one Slack thread."""
+    """Implements ReplyTarget, EditableTarget, NativeStreamTarget and NoticeTarget for one thread."""
 
     max_length = MAX_BYTES
 
@@ -47,7 +47,6 @@ class SlackThreadTarget:
         *,
         default_persona: str,
         streaming: bool = True,
-        edit_interval: float = 1.0,
         flush_interval: float = 0.5,
         clock: Callable[[], float] = time.monotonic,
     ):
@@ -55,7 +54,6 @@ class SlackThreadTarget:
         self.place = place
         self.default_persona = default_persona
         self.streaming = streaming
-        self.edit_interval = edit_interval
         self.flush_interval = flush_interval
         self.clock = clock
 
@@ -65,8 +63,8 @@ class SlackThreadTarget:
     def label(self, meta: ReplyMeta, *, markdown: bool) -> str:
         """The persona's name when it is not the default one; a warning sign on error lines."""
         label = ""
-        if meta.error is not None:
-            label += "⚠️ "
+        if meta.error is not None and meta.error is not ErrorKind.USAGE:
+            label += "⚠️ "  # a usage hint is help, not a failure (as on Discord)
         if meta.persona != self.default_persona:
             label += f"**{meta.persona}:** " if markdown else f"*{meta.persona}:* "
         return label
@@ -110,39 +108,50 @@ class SlackThreadTarget:
     async def open_stream(self, meta: ReplyMeta) -> SlackStream:
         return SlackStream(self, meta)
 
+    async def notice(self, text: str, meta: ReplyMeta) -> None:
+        """Only the sender sees it (`chat.postEphemeral`): a message we could not store."""
+        if self.place.user is None:
+            await self.send(text, meta)
+            return
+        await self.web.call(
+            "chat.postEphemeral",
+            channel=self.place.channel,
+            user=self.place.user,
+            thread_ts=self.place.thread_ts,
+            text=self.render(text, meta),
+        )
+
 
 class SlackStream:
-    """One streamed answer. Modes: "new" → "stream" (native) or "edit" (placeholder + update)."""
+    """One streamed answer through `chat.startStream` / `appendStream` / `stopStream`.
+
+    Appends are batched (at most one every `flush_interval`). When Slack refuses to start a
+    stream, or one expires, StreamEnded hands the answer to the core's Delivery, which carries
+    on by editing the message the stream left (bot/delivery.py).
+    """
 
     def __init__(self, target: SlackThreadTarget, meta: ReplyMeta):
         self.target = target
         self.meta = meta
-        self.mode = "new" if target.streaming else "edit"
-        self.ts: str | None = None  # the streamed message, or the edited placeholder
+        self.ts: str | None = None  # the streamed message
         self.text = ""  # everything the model said so far
-        self.streamed = ""  # what reached the native stream
+        self.streamed = ""  # what reached Slack
         self._last_flush = float("-inf")
-        self._last_edit = float("-inf")
-        self._shown = ""
-        self._full = False  # the stream holds all one message can
 
     @property
     def _place(self) -> ThreadPlace:
         return self.target.place
 
-    def _parts(self, text: str) -> list[str]:
-        return split_message(text, self.target.max_length, self.target.measure)
-
     async def append(self, delta: str) -> None:
         self.text += delta
-        if self.mode == "new":
+        if self.ts is None:
             await self._start()
-        elif self.mode == "stream":
+        else:
             await self._flush(final=False)
-        if self.mode == "edit":
-            await self._edit_preview()
 
     async def _start(self) -> None:
+        if not self.target.streaming:
+            raise StreamEnded()
         try:
             data = await self.target.web.call(
                 "chat.startStream",
@@ -155,31 +164,20 @@ class SlackStream:
             )
         except SlackApiError as exc:
             log.info("slack refused a stream (%s); falling back to chat.update", error_code(exc))
-            self.mode = "edit"
-            return
+            raise StreamEnded() from exc
         self.ts = str(data.get("ts") or "") or None
         if self.ts is None:
-            self.mode = "edit"
-            return
-        self.mode = "stream"
+            raise StreamEnded()
         self.streamed = self.text
         self._last_flush = self.target.clock()
 
-    def _room_for(self, text: str) -> bool:
-        """Stream only what still fits in one Slack message; the rest waits for `close`."""
-        return self.target.measure(text) <= self.target.max_length - 8
-
     async def _flush(self, *, final: bool) -> None:
         pending = self.text[len(self.streamed) :]
-        if self._full or not pending:
+        if not pending or self.ts is None:
             return
         now = self.target.clock()
         if not final and now - self._last_flush < self.target.flush_interval:
             return
-        if not self._room_for(self.text):
-            self._full = True  # the rest goes out as further messages when the answer ends
-            return
-        assert self.ts is not None
         try:
             await self.target.web.call(
                 "chat.appendStream",
@@ -188,69 +186,29 @@ class SlackStream:
                 markdown_text=defuse_markdown(pending),
             )
         except SlackApiError as exc:
-            # Expired or refused mid-way: the streamed message becomes our placeholder.
+            # Expired or refused mid-way: the streamed message becomes the placeholder.
             log.info("slack stream ended early (%s); falling back to chat.update", error_code(exc))
-            self.mode = "edit"
-            self._shown = self.streamed
-            return
+            raise StreamEnded(self.ts, self.streamed) from exc
         self.streamed = self.text
         self._last_flush = now
 
-    async def _edit_preview(self) -> None:
-        now = self.target.clock()
-        if now - self._last_edit < self.target.edit_interval:
-            return
-        preview = self._parts(self.text + " …")[0]
-        if preview == self._shown:
-            return
-        self._last_edit = now
-        await self._show(preview, self.meta)
-
-    async def _show(self, text: str, meta: ReplyMeta) -> None:
-        """Put `text` in the placeholder: edit it, or post it when there is none (or edit fails)."""
-        if self.ts is not None:
-            try:
-                await self.target.edit(self.ts, text, meta)
-                self._shown = text
-                return
-            except SlackApiError as exc:
-                log.warning("slack chat.update failed (%s); posting instead", error_code(exc))
-        self.ts = await self.target.send(text, meta)
-        self._shown = text
-
     async def close(self, text: str, meta: ReplyMeta) -> None:
-        if self.mode == "stream":
-            await self._close_stream(text, meta)
-            return
-        parts = self._parts(text)
-        if self.mode == "edit" and (self.ts is not None or self._shown):
-            if parts[0] != self._shown:
-                await self._show(parts[0], meta)
-            parts = parts[1:]
-        for part in parts:
-            await self.target.send(part, meta)
-
-    async def _close_stream(self, text: str, meta: ReplyMeta) -> None:
-        assert self.ts is not None
+        if self.ts is None:
+            raise StreamEnded()
         if meta.error is not None:
             # The partial answer stays; the error line ends the same message.
             note = f"\n\n⚠️ _{text}_" if "`" not in text else f"\n\n⚠️ {text}"
-            tail = "" if self._full else self.text[len(self.streamed) :]
-            await self._stop(tail, note)
+            await self._stop(self.text[len(self.streamed) :], note)
             return
-        parts = self._parts(text)
-        first = parts[0]
-        if first.startswith(self.streamed):
-            await self._stop(first[len(self.streamed) :])
-        else:
-            # We streamed past the point where the text splits best: trim the message to it.
-            await self._stop("")
-            try:
-                await self.target.edit(self.ts, first, meta)
-            except SlackApiError as exc:
-                log.warning("could not trim the streamed message (%s)", error_code(exc))
-        for part in parts[1:]:
-            await self.target.send(part, meta)
+        if text.startswith(self.streamed):
+            await self._stop(text[len(self.streamed) :])
+            return
+        # We streamed past the point where the text splits best: trim the message to it.
+        await self._stop("")
+        try:
+            await self.target.edit(self.ts, text, meta)
+        except SlackApiError as exc:
+            log.warning("could not trim the streamed message (%s)", error_code(exc))
 
     async def _stop(self, tail: str, note: str = "") -> None:
         assert self.ts is not None
@@ -263,6 +221,6 @@ class SlackStream:
                 markdown_text=markdown or None,
             )
         except SlackApiError as exc:
-            # The stream expired before the end: show the first part by editing instead.
+            # The stream expired before the end: the core finishes it with chat.update.
             log.info("slack stopStream failed (%s); finishing with chat.update", error_code(exc))
-            await self._show(self._parts(self.streamed + tail)[0], self.meta)
+            raise StreamEnded(self.ts, self.streamed) from exc

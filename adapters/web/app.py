@@ -1,41 +1,39 @@
 """The course WebSocket chat: `WS /ws/{nickname}`, `GET /messages`, the page at `GET /`.
 
-See DESIGN.md section 5 for the protocol. Streaming (`?stream=1`) is opt-in: such clients also
-get `typing` and `delta` frames; everyone gets exactly one final `text` frame per answer.
+See the README's protocol section. Streaming (`?stream=1`) is opt-in: such clients also get
+`typing` and `delta` frames; everyone gets exactly one final `text` frame per answer. With
+CHATBOT_REDIS_URL, rooms span processes (adapters/web/relay.py).
 """
 
 from __future__ import annotations
 
-import contextlib
 import hmac
 import logging
-import time
-import uuid
-from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, HTTPException, Query, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import JSONResponse
 
 from adapters.web.cors import DEFAULT_CORS, CorsPolicy
-from adapters.web.hub import Connection, Hub
+from adapters.web.hub import CLOSE_GOING_AWAY, Connection, Hub
 from adapters.web.inbound import (
     BadFrame,
+    FloodGuard,
     error_frame,
-    iso,
     nickname_problem,
     parse_client_frame,
     room_problem,
     stored_frame,
-    text_frame,
 )
 from adapters.web.page import build_page_router
 from adapters.web.settings import WebSettings
-from bot.delivery import ReplyMeta
-from bot.errors import USER_LINES, ErrorKind
+from adapters.web.target import WebRoomTarget
 from bot.memory import MemoryUnavailable
 from bot.service import ChatService
 from bot.types import Author, IncomingMessage, utcnow
+
+if TYPE_CHECKING:
+    from adapters.web.relay import RedisRelay
 
 log = logging.getLogger(__name__)
 
@@ -48,98 +46,6 @@ JOIN_CODE_LINE = "This chat needs its join code: ask whoever runs it, then join 
 
 def channel_of(room: str) -> str:
     return f"web:{room}"
-
-
-class FloodGuard:
-    """A token bucket per connection: `rate` messages a second, bursts of `burst`.
-
-    Over the limit, a message is refused with an error frame (so the sender knows it was not
-    sent); a connection that keeps flooding after `max_strikes` refusals is closed.
-    """
-
-    def __init__(self, rate: float = 5.0, burst: float = 10.0, max_strikes: int = 20):
-        self.rate, self.burst, self.max_strikes = rate, burst, max_strikes
-        self.tokens = burst
-        self.strikes = 0
-        self.stamp = time.monotonic()
-
-    def allow(self) -> bool:
-        if self.rate <= 0 or self.burst <= 0:
-            return True  # CHATBOT_WS_RATE=0 (or BURST=0): a class demo's script may post fast
-        now = time.monotonic()
-        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
-        self.stamp = now
-        if self.tokens >= 1:
-            self.tokens -= 1
-            return True
-        self.strikes += 1
-        return False
-
-    @property
-    def exhausted(self) -> bool:
-        return self.strikes >= self.max_strikes
-
-
-class WebStream:
-    def __init__(self, hub: Hub, room: str, meta: ReplyMeta):
-        self.hub, self.room, self.meta = hub, room, meta
-        self.id = uuid.uuid4().hex[:12]
-
-    async def append(self, delta: str) -> None:
-        self.hub.broadcast_delta(
-            self.room,
-            {
-                "type": "delta",
-                "nickname": self.meta.persona,
-                "message": delta,
-                "timestamp": iso(utcnow()),
-                "stream": self.id,
-            },
-        )
-
-    async def close(self, text: str, meta: ReplyMeta) -> None:
-        self.hub.broadcast(self.room, _answer_frame(text, meta, stream=self.id))
-
-
-def _answer_frame(text: str, meta: ReplyMeta, stream: str | None = None) -> dict[str, Any]:
-    return text_frame(
-        meta.persona,
-        text,
-        meta.timestamp or utcnow(),
-        id=meta.message_id,
-        error=meta.error.value if meta.error else None,
-        stream=stream,
-        bot=True,
-    )
-
-
-class WebRoomTarget:
-    """A room as a reply target: native streaming to opted-in clients, no length limit."""
-
-    max_length = 1_000_000
-
-    def __init__(self, hub: Hub, room: str):
-        self.hub, self.room = hub, room
-
-    def measure(self, text: str) -> int:
-        return len(text)
-
-    async def send(self, text: str, meta: ReplyMeta) -> None:
-        self.hub.broadcast(self.room, _answer_frame(text, meta))
-
-    async def open_stream(self, meta: ReplyMeta) -> WebStream:
-        return WebStream(self.hub, self.room, meta)
-
-    @contextlib.asynccontextmanager
-    async def typing(self, persona: str) -> AsyncIterator[None]:
-        frame = {
-            "type": "typing",
-            "nickname": persona,
-            "message": f"{persona} is typing…",
-            "timestamp": iso(utcnow()),
-        }
-        self.hub.broadcast(self.room, frame, streaming_only=True)
-        yield
 
 
 def _token_ok(given: str | None, expected: str | None) -> bool:
@@ -169,7 +75,7 @@ def build_web_router(
     router = APIRouter()
     # Other pages (the course's React client) may read it (and /healthz): adapters/web/cors.py.
     readable = APIRouter(route_class=cors.route_class())
-    reserved = frozenset({"chatbot", "system", *service.personas})
+    reserved = service.reserved_names()
     cap = settings.connection_cap()
     router.include_router(build_page_router())  # the page: GET /, GET /static/...
 
@@ -186,7 +92,7 @@ def build_web_router(
         if problem := room_problem(room):
             raise HTTPException(400, problem)
         try:
-            stored = await service.memory.recent(channel_of(room), limit, after_id=after)
+            stored = await service.history(channel_of(room), limit, after_id=after)
         except MemoryUnavailable as exc:
             raise HTTPException(503, "The database is unavailable; try again shortly.") from exc
         return JSONResponse([stored_frame(m) for m in stored])
@@ -240,7 +146,7 @@ def build_web_router(
             address=address,
         )
         hub.join(conn)
-        target = WebRoomTarget(hub, room)
+        target = WebRoomTarget(hub, room, conn)
         guard = FloodGuard(settings.ws_rate, settings.ws_burst)
         try:
             while not conn.closed:
@@ -278,18 +184,7 @@ def build_web_router(
                     text=parsed.text,
                     source=f"web:{address}",
                 )
-                try:
-                    received = await service.receive(incoming, target)
-                except MemoryUnavailable:
-                    line = USER_LINES[ErrorKind.STORAGE]
-                    hub.send(conn, error_frame(line, utcnow(), ErrorKind.STORAGE.value))
-                    continue
-                except Exception:
-                    # Only this sender's message failed: say so to them, keep the connection.
-                    log.exception("could not take a message from %s in %s", nickname, room)
-                    line = "That message could not be stored, so it was not sent."
-                    hub.send(conn, error_frame(line, utcnow(), "not_stored"))
-                    continue
+                received = await service.receive(incoming, target)  # refusals: target.notice
                 if received.stored is not None:
                     # Synchronous enqueue: the echo is queued before the answer task can run.
                     hub.broadcast(room, stored_frame(received.stored))
@@ -303,12 +198,41 @@ def build_web_router(
     return router
 
 
-def build_health_router(hub: Hub, cors: CorsPolicy = DEFAULT_CORS) -> APIRouter:
-    """`GET /healthz`, which stays on when the chat itself is off (CHATBOT_WEB=off)."""
-    router = APIRouter(route_class=cors.route_class())
+class WebAdapter:
+    """The web chat's lifecycle: its routes, the Redis relay if configured, its sockets."""
 
-    @router.get("/healthz")
-    async def healthz() -> dict[str, Any]:
-        return {"ok": True, "connections": hub.count()}
+    name = "web"
 
-    return router
+    def __init__(
+        self,
+        service: ChatService,
+        settings: WebSettings,
+        *,
+        cors: CorsPolicy = DEFAULT_CORS,
+        redis_url: str | None = None,
+        hub: Hub | None = None,
+    ):
+        self.service, self.settings, self.cors = service, settings, cors
+        self.redis_url = redis_url
+        self.hub = hub or Hub()
+        self._relay: RedisRelay | None = None
+
+    def router(self) -> APIRouter:
+        return build_web_router(self.service, self.hub, self.settings, cors=self.cors)
+
+    async def start(self) -> None:
+        if self.redis_url:
+            from adapters.web.relay import RedisRelay  # needs the `redis` extra
+
+            self._relay = RedisRelay(self.redis_url, self.hub)
+            await self._relay.start()
+
+    async def stop(self) -> None:
+        """Close every socket with 1001 after the frames queued for it; then the relay."""
+        await self.hub.close_all_and_wait(CLOSE_GOING_AWAY)
+        if self._relay is not None:
+            await self._relay.stop()
+            self._relay = None
+
+    def clients(self) -> int:
+        return self.hub.count()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -126,3 +127,33 @@ def error_frame(message: str, ts: datetime, code: str = "bad_request") -> Frame:
         "timestamp": iso(ts),
         "error": code,
     }
+
+
+class FloodGuard:
+    """A token bucket per connection: `rate` messages a second, bursts of `burst`.
+
+    Over the limit, a message is refused with an error frame (so the sender knows it was not
+    sent); a connection that keeps flooding after `max_strikes` refusals is closed.
+    """
+
+    def __init__(self, rate: float = 5.0, burst: float = 10.0, max_strikes: int = 20):
+        self.rate, self.burst, self.max_strikes = rate, burst, max_strikes
+        self.tokens = burst
+        self.strikes = 0
+        self.stamp = time.monotonic()
+
+    def allow(self) -> bool:
+        if self.rate <= 0 or self.burst <= 0:
+            return True  # CHATBOT_WS_RATE=0 (or BURST=0): a class demo's script may post fast
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return True
+        self.strikes += 1
+        return False
+
+    @property
+    def exhausted(self) -> bool:
+        return self.strikes >= self.max_strikes
