@@ -2,7 +2,7 @@
 
 Every figure is a ratio against a baseline measured in the same run, with the absolute numbers
 and the machine. Servers run as real `chatbot serve` subprocesses on 127.0.0.1; the model is the
-loopback stub from tests/stubs; PostgreSQL and Redis are started with scripts/ci/*.
+loopback stub from testing/stubs; PostgreSQL and Redis are started with scripts/ci/*.
 """
 
 from __future__ import annotations
@@ -34,8 +34,8 @@ from bench.turn_cost import ROOM, time_turns
 from bench.turn_cost import measure as turn_cost_sqlite
 from bench.wsraw import RawWS, stalled_socket
 from memory.store import SQLStore
-from tests.servers import free_port
-from tests.stubs.model_server import ModelServer, Reply
+from testing.servers import free_port
+from testing.stubs.model_server import ModelServer, Reply
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -258,7 +258,7 @@ async def twenty_in_one_room(
     proc: Proc, one_turn: Callable[[], Awaitable[float]], delay: dict[str, float]
 ) -> Row:
     """20 turns in one room: answered one after another, in the order asked."""
-    from tests.helpers import Client
+    from testing.chat_client import Client
 
     delay["d"] = 0.1
     one = await one_turn()

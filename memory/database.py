@@ -4,17 +4,15 @@ SQLStore writes every read and write as a synchronous function of a SQLAlchemy `
 and hands it to one of these runners:
 
 - SQLite: `SQLiteThreads` runs the whole function with the stdlib driver, on a small pool of
-  threads. aiosqlite (behind SQLAlchemy's async engine) hops to its thread and back for every
-  cursor call, which cost the event loop about 1.7 ms per query. Writes are queued on an asyncio
-  lock, because SQLite has one writer and a connection that finds the database locked sleeps in
-  its busy handler (up to 100 ms a try) instead of waiting its turn.
-  `read_now` is for the reads every turn makes (the channel's state and its newest messages:
-  one indexed range scan, a fraction of a millisecond). It runs on the event loop itself: in a
-  burst of turns, handing each one to a thread cost more in GIL hand-offs and queueing than the
-  read itself (bench: "100 addressed turns at once"). In WAL mode a reader never waits for the
-  writer; its connection also gives up after READ_BUSY_TIMEOUT rather than stall the loop.
+  threads: one hop to a thread per operation. aiosqlite (behind SQLAlchemy's async engine) hops
+  to its thread and back for every cursor call, which cost the event loop about 1.7 ms per
+  query. Writes are queued on an asyncio lock, because SQLite has one writer and a connection
+  that finds the database locked sleeps in its busy handler (up to 100 ms a try) instead of
+  waiting its turn. Nothing runs on the event loop: a read never stalls the chat.
 - PostgreSQL: `AsyncConnections` runs the same functions on the async engine (asyncpg or
   psycopg) through `run_sync`, which is already non-blocking.
+
+The queries are the same SQLAlchemy Core statements on both engines (memory/store.py).
 """
 
 from __future__ import annotations
@@ -39,17 +37,12 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 Op = Callable[[Connection], T]
 
-SQLITE_THREADS = 2  # the writer and a long read (usage totals); more only add GIL contention
-READ_BUSY_TIMEOUT = 0.05  # seconds: the longest `read_now` may hold the event loop on a lock
+SQLITE_THREADS = 2  # the writer and a reader; more only add GIL contention
 
 
 class Database(Protocol):
     async def read(self, op: Op[T]) -> T:
         """Run `op` on a connection outside any explicit transaction."""
-        ...
-
-    async def read_now(self, op: Op[T]) -> T:
-        """`read` for a small indexed read: may run on the event loop itself."""
         ...
 
     async def write(self, op: Op[T]) -> T:
@@ -139,20 +132,11 @@ class SQLiteThreads:
             max_overflow=0,
         )
         event.listen(self.engine, "connect", sqlite_pragmas)
-        # One connection for the event loop's own reads: they never overlap.
-        self.loop_engine: Engine = create_engine(
-            url.set(drivername="sqlite+pysqlite"),
-            connect_args={"timeout": min(busy_timeout, READ_BUSY_TIMEOUT)},
-            pool_size=1,
-            max_overflow=0,
-        )
-        event.listen(self.loop_engine, "connect", sqlite_pragmas)
         self._threads = ThreadPoolExecutor(threads, thread_name_prefix="sqlite")
         self._write_lock = asyncio.Lock()
 
     def _reopen(self) -> None:
         self.engine.dispose()
-        self.loop_engine.dispose()
 
     def _check(self) -> None:
         if self.guard is not None:
@@ -169,11 +153,6 @@ class SQLiteThreads:
                 return op(conn)
 
         return await self._in_thread(run)
-
-    async def read_now(self, op: Op[T]) -> T:
-        self._check()
-        with self.loop_engine.connect() as conn:
-            return op(conn)
 
     async def write(self, op: Op[T]) -> T:
         def run() -> T:
@@ -195,7 +174,6 @@ class SQLiteThreads:
     async def close(self) -> None:
         await asyncio.to_thread(self._threads.shutdown)
         self.engine.dispose()
-        self.loop_engine.dispose()
 
 
 class AsyncConnections:
@@ -205,8 +183,6 @@ class AsyncConnections:
     async def read(self, op: Op[T]) -> T:
         async with self.engine.connect() as conn:
             return await conn.run_sync(op)
-
-    read_now = read
 
     async def write(self, op: Op[T]) -> T:
         async with self.engine.begin() as conn:

@@ -87,8 +87,12 @@ class SQLStore:
         retries: int = 3,
         backoff: float = 0.2,
         busy_timeout: float = 30.0,
+        group_commit: bool = True,
     ):
+        """`group_commit`: on SQLite, messages that arrive together are written together
+        (bench/store_writes.py measures what it buys)."""
         self.engine = engine
+        self.group_commit = group_commit
         self.retries = retries
         self.backoff = backoff
         self._sqlite = engine.dialect.name == "sqlite"
@@ -108,6 +112,7 @@ class SQLStore:
         retries: int = 3,
         backoff: float = 0.2,
         busy_timeout: float = 30.0,
+        group_commit: bool = True,
     ) -> SQLStore:
         """`busy_timeout`: how long an SQLite connection waits for another process's write."""
         return cls(
@@ -115,6 +120,7 @@ class SQLStore:
             retries=retries,
             backoff=backoff,
             busy_timeout=busy_timeout,
+            group_commit=group_commit,
         )
 
     async def create_schema(self) -> None:
@@ -145,9 +151,6 @@ class SQLStore:
     async def _read(self, op: Op[T]) -> T:
         return await self._retrying(lambda: self._db.read(op))
 
-    async def _read_now(self, op: Op[T]) -> T:
-        return await self._retrying(lambda: self._db.read_now(op))
-
     async def _write(self, op: Op[T]) -> T:
         return await self._retrying(lambda: self._db.write(op))
 
@@ -173,7 +176,7 @@ class SQLStore:
             "author_is_bot": message.author_is_bot,
         }
 
-        if self._sqlite:
+        if self._sqlite and self.group_commit:
             return await self._add_batched(values)
         return await self._add_one(values)
 
@@ -230,22 +233,20 @@ class SQLStore:
         up_to_id: int | None = None,
     ) -> list[StoredMessage]:
         params = _recent_params(channel, limit, after_id, up_to_id)
-        return await self._read_now(lambda conn: _recent(conn, params))
+        return await self._read(lambda conn: _recent(conn, params))
 
     async def state(self, channel: ChannelKey) -> ChannelState:
-        return await self._read_now(lambda conn: _state(conn, channel))
+        return await self._read(lambda conn: _state(conn, channel))
 
     async def context(
         self, channel: ChannelKey, limit: int, *, up_to_id: int
     ) -> tuple[ChannelState, list[StoredMessage]]:
         def op(conn: Connection) -> tuple[ChannelState, list[StoredMessage]]:
-            if self._sqlite:
-                return _sqlite_context(conn.connection.driver_connection, channel, limit, up_to_id)
             state = _state(conn, channel)
             params = _recent_params(channel, limit, state.reset_after_id, up_to_id)
             return state, _recent(conn, params)
 
-        return await self._read_now(op)
+        return await self._read(op)
 
     async def _upsert_channel(self, channel: ChannelKey, values: dict[str, object]) -> None:
         values = {**values, "updated_at": datetime.now(UTC)}
@@ -355,32 +356,6 @@ def _channel_state(channel: ChannelKey, row: Sequence[Any] | None) -> ChannelSta
         response_message_id=response_message_id,
         reset_after_id=reset_after_id or 0,
     )
-
-
-# SQLite: the read every turn makes, on the stdlib driver itself. It runs on the event loop, and
-# SQLAlchemy's statement execution cost four times the query (0.37 ms against 0.09 ms a turn).
-# The same two queries as _STATE and _NEWEST; tests/test_memory.py holds both paths to one answer.
-_COLUMNS = [c.name for c in _table.columns]
-_SQLITE_STATE = (
-    "SELECT response_id, response_message_id, reset_after_id FROM channels WHERE channel = ?"
-)
-_SQLITE_NEWEST = (
-    f"SELECT {', '.join(_COLUMNS)} FROM messages"
-    " WHERE channel = ? AND id > ? AND id <= ? ORDER BY id DESC LIMIT ?"
-)
-
-
-def _sqlite_context(
-    db: Any, channel: ChannelKey, limit: int, up_to_id: int
-) -> tuple[ChannelState, list[StoredMessage]]:
-    state = _channel_state(channel, db.execute(_SQLITE_STATE, (channel,)).fetchone())
-    rows = db.execute(_SQLITE_NEWEST, (channel, state.reset_after_id, up_to_id, limit)).fetchall()
-    messages = []
-    for row in reversed(rows):
-        m = dict(zip(_COLUMNS, row, strict=True))
-        m["created_at"] = datetime.fromisoformat(m["created_at"])  # stored as ISO text
-        messages.append(_stored(m))
-    return state, messages
 
 
 def _insert_many(conn: Connection, rows: list[dict[str, object]]) -> list[StoredMessage]:

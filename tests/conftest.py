@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from testing.stubs.model_server import ModelServer
+from testing.stubs.provider_server import ProviderServer
 from tests.helpers import RunningApp, settings_for, start_app
 from tests.slack_support import events, slack, slack_app  # noqa: F401  (Slack fixtures)
-from tests.stubs.model_server import ModelServer
-from tests.stubs.provider_server import ProviderServer
 
 # Tests never use a developer's real credentials or tiktoken downloads.
 for _name in list(os.environ):

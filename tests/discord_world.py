@@ -19,8 +19,8 @@ from discord.gateway import DiscordWebSocket
 from adapters.discord.app import DiscordAdapter
 from bot.types import StoredMessage
 from memory.store import SQLStore
+from testing.stubs.discord_server import DiscordServer, now_iso, snowflake
 from tests.helpers import RunningApp, settings_for, start_app
-from tests.stubs.discord_server import DiscordServer, now_iso, snowflake
 
 BOT_ID = "900000000000000001"
 GUILD_ID = "800000000000000001"

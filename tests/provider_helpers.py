@@ -7,8 +7,8 @@ from typing import Any
 import httpx
 
 from chatbot.config import AppSettings
+from testing.stubs.provider_server import ProviderServer
 from tests.helpers import RunningApp, settings_for
-from tests.stubs.provider_server import ProviderServer
 
 PROVIDER_NAMES = ("openai", "openai-responses", "gemini")
 

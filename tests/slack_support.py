@@ -12,9 +12,9 @@ import httpx
 import pytest
 from slack_sdk.signature import SignatureVerifier
 
+from testing.stubs.model_server import ModelServer
+from testing.stubs.slack_api import BOT_USER, TEAM, SlackAPI
 from tests.helpers import RunningApp, settings_for, start_app
-from tests.stubs.model_server import ModelServer
-from tests.stubs.slack_api import BOT_USER, TEAM, SlackAPI
 
 SECRET = "test-signing-secret-not-real"
 _ids = itertools.count(1)

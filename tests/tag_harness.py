@@ -17,7 +17,7 @@ from bot.settings import BotSettings, ModelSettings
 from bot.types import Author, IncomingMessage
 from chatbot.tags_config import build_personas, build_rules, load_config
 from memory.store import SQLStore
-from tests.stubs.model_server import ModelServer
+from testing.stubs.model_server import ModelServer
 
 
 @dataclass

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bot.channel_rules import ChannelOverride, ChatRules
-from tests.stubs.model_server import ModelServer
+from testing.stubs.model_server import ModelServer
 from tests.tag_harness import Recorder, incoming, service_from, tell
 
 CONFIG = """

@@ -13,7 +13,7 @@ from datetime import datetime
 import httpx
 import websockets
 
-from tests.stubs.model_server import Reply, Status
+from testing.stubs.model_server import Reply, Status
 
 
 def render(frame: dict) -> str:

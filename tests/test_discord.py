@@ -16,6 +16,8 @@ from adapters.discord.target import decorate
 from bot.delivery import ReplyMeta
 from bot.errors import ErrorKind
 from chatbot.config import AppSettings, ConfigError
+from testing.stubs.discord_server import DiscordServer
+from testing.stubs.model_server import ModelServer, Reply, Status
 from tests.discord_world import (
     BOT_ID,
     BOT_ROLE_ID,
@@ -35,8 +37,6 @@ from tests.discord_world import (
     wait_until,
 )
 from tests.helpers import Client, settings_for, start_app
-from tests.stubs.discord_server import DiscordServer
-from tests.stubs.model_server import ModelServer, Reply, Status
 
 MESSAGE_CONTENT_BIT = 1 << 15
 MakeWorld = Callable[..., Awaitable[World]]

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from bot.context import ModelRequest
 from bot.errors import USER_LINES, ErrorKind
+from bot.providers.gemini import gemini_config
+from bot.settings import ModelSettings
+from testing.stubs.model_server import Garbage, Hang, Reply, Status
+from testing.stubs.provider_server import ProviderServer
 from tests.helpers import Client, start_app
 from tests.provider_helpers import PROVIDER_NAMES, model_requests, provider_settings, stored
-from tests.stubs.model_server import Garbage, Hang, Reply, Status
-from tests.stubs.provider_server import ProviderServer
 
 
 def openai_error(code: int, kind: str, message: str) -> Status:
@@ -136,6 +141,41 @@ async def test_timeout_is_its_own_line(db_url: str, pserver: ProviderServer, pro
     assert failed["error"] == ErrorKind.TIMEOUT.value
     assert failed["message"] == USER_LINES[ErrorKind.TIMEOUT]
     assert kept == ["@chatbot 느려"]
+
+
+@pytest.mark.parametrize("provider", ["openai", "openai-responses"])
+async def test_a_tags_own_timeout_reaches_the_sdk_call(
+    db_url: str,
+    pserver: ProviderServer,
+    provider: str,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The service-wide timeout is 30 s; the tag says 1 s: the SDK gives up after 1 s (its own
+    timeout error), long before the core's overall bound of 3x the tag's timeout."""
+    config = tmp_path / "chatbot.toml"
+    config.write_text("[tags.chatbot]\ntimeout = 1\n")
+    pserver.then(Hang(seconds=10))
+    settings = provider_settings(
+        db_url, pserver, provider, CHATBOT_TIMEOUT="30", CHATBOT_CONFIG=str(config)
+    )
+    app = await start_app(settings)
+    caplog.set_level(logging.WARNING, logger="bot.service")
+    try:
+        failed = await ask(app, "@chatbot 느려")
+    finally:
+        await app.stop()
+    assert failed["error"] == ErrorKind.TIMEOUT.value
+    errors = [r.getMessage() for r in caplog.records if "provider error" in r.getMessage()]
+    assert errors and "overall bound" not in errors[0]  # the SDK's timeout, not the core's
+
+
+def test_gemini_gets_the_tags_timeout_with_each_call() -> None:
+    request = ModelRequest(
+        channel="web:x", system="s", turns=[], settings=ModelSettings(provider="gemini", timeout=2)
+    )
+    options = gemini_config(request).http_options
+    assert options is not None and options.timeout == 6000  # the whole stream: 3x, in ms
 
 
 @pytest.mark.parametrize("provider", PROVIDER_NAMES)

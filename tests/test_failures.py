@@ -9,8 +9,8 @@ import pytest
 
 from chatbot.app import create_app
 from memory.store import SQLStore
+from testing.stubs.model_server import Garbage, Hang, Reply, Status
 from tests.helpers import Client, RunningApp, settings_for, start_app
-from tests.stubs.model_server import Garbage, Hang, Reply, Status
 
 
 async def ask_and_get(app, text: str = "@chatbot hello?") -> dict:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from bot.errors import USER_LINES, ErrorKind
+from testing.stubs.provider_server import GeminiReply, ProviderServer
 from tests.helpers import Client, start_app
 from tests.provider_helpers import provider_settings, stored
-from tests.stubs.provider_server import GeminiReply, ProviderServer
 
 
 async def test_wire_carries_system_instruction_contents_and_config(

@@ -119,7 +119,7 @@ async def test_times_come_back_as_the_same_instant_in_utc(store: SQLStore) -> No
 
 
 async def test_context_is_state_and_recent_read_together(store: SQLStore) -> None:
-    """context() (on SQLite, the stdlib driver directly) gives what state() + recent() give."""
+    """context() reads in one trip what state() + recent() give."""
     usage = Usage(input_tokens=3, output_tokens=4, total_tokens=7, model="m", provider="p")
     said = datetime(2026, 3, 1, 21, 30, 15, 123456, tzinfo=KST)
     first = await store.add(msg("web:ctx", "처음", created_at=said))

@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from testing.stubs.model_server import ModelServer, Reply, Status
 from tests.helpers import Client, RunningApp
-from tests.stubs.model_server import ModelServer, Reply, Status
 
 
 async def scrape(app: RunningApp) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

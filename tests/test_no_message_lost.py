@@ -14,9 +14,9 @@ import pytest
 from bot.context import ModelRequest
 from bot.providers.base import DeltaSink, ModelReply
 from chatbot.app import create_app
+from testing.servers import ServerProcess
+from testing.stubs.model_server import ModelServer, Reply
 from tests.helpers import Client, RunningApp, settings_for
-from tests.servers import ServerProcess
-from tests.stubs.model_server import ModelServer, Reply
 
 
 async def stored(app: RunningApp | ServerProcess, room: str = "lobby") -> list[str]:
@@ -206,7 +206,7 @@ async def test_a_read_only_database_file_refuses_messages_and_recovers(
 
 
 def test_json_bytes_escapes_only_what_utf8_cannot_carry() -> None:
-    from tests.stubs.model_server import json_bytes
+    from testing.stubs.model_server import json_bytes
 
     assert json_bytes({"t": "안녕"}) == json.dumps({"t": "안녕"}, ensure_ascii=False).encode()
     assert json_bytes({"t": "\ud83d"}) == b'{"t": "\\ud83d"}'

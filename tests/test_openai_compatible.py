@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from chatbot.cli import main
+from testing.stubs.model_server import ModelServer
 from tests.helpers import Client, settings_for, start_app
-from tests.stubs.model_server import ModelServer
 
 
 @pytest.mark.parametrize("role", ["system", "developer"])

@@ -10,8 +10,8 @@ import json
 from typing import Any
 
 from bot.errors import USER_LINES, ErrorKind
+from testing.stubs.model_server import Garbage, ModelServer, Reply
 from tests.helpers import RunningApp
-from tests.stubs.model_server import Garbage, ModelServer, Reply
 from tests.test_failure_kinds import ask
 
 

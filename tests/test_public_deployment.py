@@ -11,9 +11,9 @@ import httpx
 import pytest
 import websockets
 
+from testing.servers import ServerProcess
+from testing.stubs.model_server import ModelServer, Reply
 from tests.helpers import Client, RunningApp, settings_for, start_app
-from tests.servers import ServerProcess
-from tests.stubs.model_server import ModelServer, Reply
 
 
 @pytest.fixture

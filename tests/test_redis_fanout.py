@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 
 from memory.store import SQLStore
+from testing.servers import ServerProcess, free_port
+from testing.stubs.model_server import ModelServer
 from tests.databases import fresh_database
 from tests.helpers import Client
-from tests.servers import ServerProcess, free_port
-from tests.stubs.model_server import ModelServer
 
 
 class RedisServer:

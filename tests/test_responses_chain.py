@@ -6,10 +6,10 @@ from typing import Any
 
 import openai
 
+from testing.stubs.model_server import Reply, Status
+from testing.stubs.provider_server import ProviderServer
 from tests.helpers import Client, start_app
 from tests.provider_helpers import provider_settings, stored
-from tests.stubs.model_server import Reply, Status
-from tests.stubs.provider_server import ProviderServer
 
 NOT_FOUND = Status(
     400,

@@ -9,9 +9,9 @@ import pytest
 import websockets
 
 from memory.store import SQLStore
+from testing.servers import ServerProcess
+from testing.stubs.model_server import ModelServer, Reply
 from tests.helpers import Client
-from tests.servers import ServerProcess
-from tests.stubs.model_server import ModelServer, Reply
 
 
 async def test_sigterm_finishes_the_answer_then_closes_with_1001(

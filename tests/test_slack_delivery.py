@@ -7,10 +7,10 @@ import logging
 import pytest
 
 from adapters.slack.mrkdwn import to_mrkdwn
+from testing.stubs.model_server import ModelServer, Reply, Status
+from testing.stubs.slack_api import BOT_USER, TEAM, SlackAPI
 from tests.helpers import RunningApp
 from tests.slack_support import Events, message
-from tests.stubs.model_server import ModelServer, Reply, Status
-from tests.stubs.slack_api import BOT_USER, TEAM, SlackAPI
 
 
 def ask(text: str = "tell me") -> dict[str, object]:

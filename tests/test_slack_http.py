@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import time
 
+from testing.stubs.model_server import ModelServer, Reply
+from testing.stubs.slack_api import BOT_ID, BOT_USER, TEAM, SlackAPI
 from tests.helpers import RunningApp
 from tests.slack_support import Events, envelope, message, signed_headers
-from tests.stubs.model_server import ModelServer, Reply
-from tests.stubs.slack_api import BOT_ID, BOT_USER, TEAM, SlackAPI
 
 
 def answers(slack: SlackAPI) -> list[str]:

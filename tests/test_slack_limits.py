@@ -16,11 +16,11 @@ from slack_sdk.signature import SignatureVerifier
 
 from adapters.slack.app import MAX_BODY
 from adapters.slack.body import BoundedBody
+from testing.servers import ServerProcess
+from testing.stubs.model_server import ModelServer
+from testing.stubs.slack_api import BOT_USER, SlackAPI
 from tests.helpers import RunningApp
-from tests.servers import ServerProcess
 from tests.slack_support import SECRET, Events, envelope, message, signed_headers
-from tests.stubs.model_server import ModelServer
-from tests.stubs.slack_api import BOT_USER, SlackAPI
 
 MiB = 1024 * 1024
 HUGE = 200 * MiB

@@ -7,10 +7,10 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
+from testing.stubs.model_server import ModelServer, Reply
+from testing.stubs.slack_api import BOT_USER, TEAM, SlackAPI
 from tests.helpers import RunningApp, settings_for, start_app
 from tests.slack_support import envelope, message
-from tests.stubs.model_server import ModelServer, Reply
-from tests.stubs.slack_api import BOT_USER, TEAM, SlackAPI
 
 
 @pytest.fixture

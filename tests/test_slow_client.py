@@ -12,8 +12,8 @@ import uvicorn
 
 from adapters.web.hub import Hub
 from chatbot.app import create_app
+from testing.stubs.model_server import ModelServer
 from tests.helpers import Client, RunningApp, settings_for
-from tests.stubs.model_server import ModelServer
 
 FAST_CLIENTS = 6
 PER_CLIENT = 25

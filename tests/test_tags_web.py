@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from testing.stubs.model_server import ModelServer
 from tests.helpers import Client, RunningApp
-from tests.stubs.model_server import ModelServer
 
 
 async def say(c: Client, nick: str, text: str) -> dict[str, Any]:

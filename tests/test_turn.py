@@ -6,8 +6,8 @@ import asyncio
 
 import httpx
 
+from testing.stubs.model_server import Reply
 from tests.helpers import Client, settings_for, start_app
-from tests.stubs.model_server import Reply
 
 
 def contents(request: dict) -> list[tuple[str, str]]:

@@ -17,8 +17,8 @@ import websockets
 from websockets.exceptions import InvalidStatus
 
 from chatbot.config import AppSettings, ConfigError
+from testing.stubs.model_server import ModelServer
 from tests.helpers import Client, RunningApp, settings_for, start_app
-from tests.stubs.model_server import ModelServer
 
 LOCAL_PAGES = ["http://localhost:5173", "http://127.0.0.1:3000", "http://[::1]:8080"]
 EVIL = "http://evil.example"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import httpx
 
+from testing.stubs.model_server import ModelServer
 from tests.helpers import Client, RunningApp
-from tests.stubs.model_server import ModelServer
 
 
 async def test_page_and_static_files_carry_the_policy(app: RunningApp) -> None:

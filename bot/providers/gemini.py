@@ -55,6 +55,8 @@ def gemini_config(request: ModelRequest) -> types.GenerateContentConfig:
         "temperature": s.temperature,
         "top_p": s.top_p,
         "max_output_tokens": s.max_output_tokens,
+        # A tag's own `timeout`, per call; like the client's, it bounds the whole stream.
+        "http_options": types.HttpOptions(timeout=int(s.timeout * 3 * 1000)),
     }
     if s.thinking_budget is not None:
         params["thinking_config"] = types.ThinkingConfig(thinking_budget=s.thinking_budget)

@@ -74,6 +74,7 @@ class OpenAIChatProvider:
                 extra_body={"messages": messages},  # see PLAIN_BODY_NOTE
                 stream=True,
                 stream_options={"include_usage": True},
+                timeout=request.settings.timeout,  # a tag's own `timeout`, per call
                 **sampling_params(request),
             ) as response:
                 async for chunk in json_events(response):  # plain dicts: see openai_events.py

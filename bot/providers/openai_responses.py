@@ -97,6 +97,7 @@ class OpenAIResponsesProvider:
                 extra_body={"input": items},  # see PLAIN_BODY_NOTE in openai_chat.py
                 stream=True,
                 store=True,  # chaining needs the server to keep the response
+                timeout=s.timeout,  # a tag's own `timeout`, per call
                 **{k: v for k, v in params.items() if v is not None},
             ) as stream:
                 async for event in json_events(stream):  # plain dicts: see openai_events.py

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from playwright.async_api import Browser, expect
 
+from testing.stubs.model_server import ModelServer, Reply, Status
 from tests.browser.page import ARTIFACTS, WAIT_MS, ChatPage
 from tests.helpers import Client, RunningApp, settings_for, start_app
-from tests.stubs.model_server import ModelServer, Reply, Status
 
 
 async def test_two_pages_chat_and_the_answer_streams_into_both(

@@ -17,7 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.stubs.model_server import ModelServer, Reply, _pieces
+from testing.stubs.model_server import ModelServer, Reply, _pieces
 
 
 @dataclass

@@ -1,0 +1,249 @@
+"""Fakes of the core's ports, for the core's own fast tests (tests/core) and bench/.
+
+Each implements the same Protocol the real part does (bot.memory.Memory, bot.providers.base.
+Provider, bot.delivery targets), so a core test exercises exactly the code the service runs;
+the real parts are tested against real wire protocols elsewhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from bot.context import ModelRequest
+from bot.delivery import ReplyMeta, StreamEnded
+from bot.errors import ProviderError
+from bot.memory import MemoryUnavailable
+from bot.providers.base import DeltaSink, ModelReply
+from bot.types import (
+    ChannelKey,
+    ChannelState,
+    NewMessage,
+    StoredMessage,
+    Usage,
+    UsageTotal,
+)
+
+# -- memory ------------------------------------------------------------------------------------
+
+
+class InMemoryStore:
+    """bot.memory.Memory in a dict. `down = True` makes every call raise MemoryUnavailable."""
+
+    def __init__(self) -> None:
+        self.messages: list[StoredMessage] = []
+        self.states: dict[ChannelKey, ChannelState] = {}
+        self.down = False
+        self._ids = itertools.count(1)
+        self._seen: set[tuple[str, str]] = set()
+
+    def _check(self) -> None:
+        if self.down:
+            raise MemoryUnavailable("the fake store is down")
+
+    async def add(self, message: NewMessage) -> StoredMessage | None:
+        self._check()
+        if message.platform_message_id is not None:
+            key = (message.platform, message.platform_message_id)
+            if key in self._seen:
+                return None
+            self._seen.add(key)
+        stored = StoredMessage(id=next(self._ids), **_fields(message))
+        self.messages.append(stored)
+        return stored
+
+    async def recent(
+        self,
+        channel: ChannelKey,
+        limit: int,
+        *,
+        after_id: int = 0,
+        up_to_id: int | None = None,
+    ) -> list[StoredMessage]:
+        self._check()
+        top = up_to_id if up_to_id is not None else 2**62
+        found = [m for m in self.messages if m.channel == channel and after_id < m.id <= top]
+        return found[-limit:] if limit > 0 else []
+
+    async def state(self, channel: ChannelKey) -> ChannelState:
+        self._check()
+        return self.states.get(channel, ChannelState(channel=channel))
+
+    async def context(
+        self, channel: ChannelKey, limit: int, *, up_to_id: int
+    ) -> tuple[ChannelState, list[StoredMessage]]:
+        state = await self.state(channel)
+        return state, await self.recent(
+            channel, limit, after_id=state.reset_after_id, up_to_id=up_to_id
+        )
+
+    async def save_chain(
+        self, channel: ChannelKey, response_id: str | None, message_id: int | None
+    ) -> None:
+        self._check()
+        state = await self.state(channel)
+        self.states[channel] = replace(
+            state, response_id=response_id, response_message_id=message_id
+        )
+
+    async def reset(self, channel: ChannelKey, up_to_id: int) -> None:
+        self._check()
+        state = await self.state(channel)
+        self.states[channel] = replace(
+            state, reset_after_id=up_to_id, response_id=None, response_message_id=None
+        )
+
+    async def forget(self, channel: ChannelKey, up_to_id: int) -> int:
+        self._check()
+        kept = [m for m in self.messages if not (m.channel == channel and m.id <= up_to_id)]
+        gone = len(self.messages) - len(kept)
+        self.messages = kept
+        return gone
+
+    async def usage(self, channel: ChannelKey, since: datetime | None = None) -> list[UsageTotal]:
+        self._check()
+        totals: dict[tuple[str, str], list[int]] = {}
+        for m in self.messages:
+            if m.channel != channel or m.usage is None or not m.usage.model:
+                continue
+            if since is not None and m.created_at < since:
+                continue
+            t = totals.setdefault((m.usage.model, m.usage.provider), [0, 0, 0, 0])
+            t[0] += 1
+            t[1] += m.usage.input_tokens
+            t[2] += m.usage.output_tokens
+            t[3] += m.usage.total_tokens
+        return [
+            UsageTotal(model, provider, *counts)
+            for (model, provider), counts in sorted(totals.items())
+        ]
+
+
+def _fields(message: NewMessage) -> dict[str, Any]:
+    return {name: getattr(message, name) for name in NewMessage.__dataclass_fields__}
+
+
+# -- providers ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Say:
+    """A scripted answer: streamed in `chunks` (default: the whole text at once)."""
+
+    text: str
+    chunks: list[str] | None = None
+    usage: Usage = field(default_factory=lambda: Usage(11, 7, 18, "fake-model", "fake"))
+    delay: float = 0.0
+    response_id: str | None = None
+
+
+Script = Say | ProviderError | BaseException
+
+
+class FakeProvider:
+    """bot.providers.base.Provider playing a script: answers, ProviderErrors, or bugs."""
+
+    def __init__(self, *script: Script, name: str = "openai", chains: bool = False):
+        self.name = name
+        self.chains = chains
+        self.script: deque[Script] = deque(script)
+        self.default: Callable[[ModelRequest], Script] = lambda request: Say("ok")
+        self.requests: list[ModelRequest] = []
+
+    def then(self, *script: Script) -> FakeProvider:
+        self.script.extend(script)
+        return self
+
+    async def complete(self, request: ModelRequest, on_delta: DeltaSink) -> ModelReply:
+        self.requests.append(request)
+        step = self.script.popleft() if self.script else self.default(request)
+        if isinstance(step, BaseException):
+            raise step
+        if step.delay:
+            await asyncio.sleep(step.delay)
+        for piece in step.chunks or [step.text]:
+            await on_delta(piece)
+        return ModelReply(text=step.text, usage=step.usage, response_id=step.response_id)
+
+
+# -- reply targets -----------------------------------------------------------------------------
+
+
+@dataclass
+class Sent:
+    kind: str  # "send", "edit", "notice", "stream", "close"
+    text: str
+    meta: ReplyMeta
+
+
+class RecordingTarget:
+    """A ReplyTarget that only sends (no edits, no stream): what it was handed, in order."""
+
+    max_length = 2000
+
+    def __init__(self) -> None:
+        self.sent: list[Sent] = []
+        self.done = asyncio.Event()
+
+    def measure(self, text: str) -> int:
+        return len(text)
+
+    async def send(self, text: str, meta: ReplyMeta) -> int:
+        self.sent.append(Sent("send", text, meta))
+        self.done.set()
+        return len(self.sent)
+
+    def texts(self) -> list[str]:
+        return [s.text for s in self.sent]
+
+
+class EditingTarget(RecordingTarget):
+    """Also edits (Discord's shape): the core's placeholder-and-edit policy applies."""
+
+    async def edit(self, handle: Any, text: str, meta: ReplyMeta) -> None:
+        self.sent.append(Sent("edit", text, meta))
+
+
+class NoticeTarget(RecordingTarget):
+    """Also tells the sender privately (the web chat's shape for refused messages)."""
+
+    async def notice(self, text: str, meta: ReplyMeta) -> None:
+        self.sent.append(Sent("notice", text, meta))
+        self.done.set()
+
+
+class FakeStream:
+    def __init__(self, target: StreamingTarget, meta: ReplyMeta):
+        self.target, self.meta = target, meta
+
+    async def append(self, delta: str) -> None:
+        if (
+            self.target.refuse_after is not None
+            and self.target.appended >= self.target.refuse_after
+        ):
+            raise StreamEnded(handle="streamed", shown="".join(self.target.pieces))
+        self.target.appended += 1
+        self.target.pieces.append(delta)
+        self.target.sent.append(Sent("stream", delta, self.meta))
+
+    async def close(self, text: str, meta: ReplyMeta) -> None:
+        self.target.sent.append(Sent("close", text, meta))
+        self.target.done.set()
+
+
+class StreamingTarget(EditingTarget):
+    """Streams natively (Slack's shape); `refuse_after=n` ends the stream after n pieces."""
+
+    def __init__(self, refuse_after: int | None = None) -> None:
+        super().__init__()
+        self.refuse_after = refuse_after
+        self.appended = 0
+        self.pieces: list[str] = []
+
+    async def open_stream(self, meta: ReplyMeta) -> FakeStream:
+        return FakeStream(self, meta)
