@@ -47,8 +47,8 @@ def _mask_userinfo(rest: str) -> str:
     if at < 0:
         # SQLAlchemy reads a password up to the first `@`, so `/`, `?` and `#` may be in it:
         # `user:pa/ss@host`. At worst this masks a port and path that have an `@` after them.
-        at, colon = rest.find("@"), rest.find(":")
-        if at < 0 or not 0 <= colon < at or "/" in rest[:colon]:
+        at, first_colon = rest.find("@"), rest.find(":")
+        if at < 0 or not 0 <= first_colon < at or "/" in rest[:first_colon]:
             return rest
     user, colon, password = rest[:at].partition(":")
     return f"{user}:{MASK}{rest[at:]}" if colon and password else rest

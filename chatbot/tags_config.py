@@ -10,6 +10,7 @@ import dataclasses
 import logging
 import re
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -161,7 +162,7 @@ def _check(
     source: _Source,
     where: tuple[str, ...],
     table: object,
-    keys: dict[str, tuple[tuple[type, ...], str]],
+    keys: Mapping[str, tuple[tuple[type, ...], str]],
 ) -> dict[str, Any]:
     if not isinstance(table, dict):
         raise source.error(where[:-1], where[-1], "expected a table")
@@ -173,7 +174,7 @@ def _check(
         # bool is an int in Python; a number key must not accept `true`.
         if isinstance(value, bool) and bool not in types or not isinstance(value, types):
             raise source.error(where, key, f"expected {word}, got {value!r}")
-        if types == (list,) and not all(isinstance(v, str) for v in value):
+        if isinstance(value, list) and not all(isinstance(v, str) for v in value):
             raise source.error(where, key, f"expected {word}, got {value!r}")
     return table
 

@@ -156,7 +156,7 @@ class SQLStore:
 
     async def add(self, message: NewMessage) -> StoredMessage | None:
         u = message.usage
-        values = {
+        values: dict[str, object] = {
             "channel": message.channel,
             "platform": message.platform,
             "platform_message_id": message.platform_message_id,
@@ -205,9 +205,7 @@ class SQLStore:
         while self._pending:
             batch, self._pending = self._pending, []
             try:
-                rows = await self._write(
-                    lambda conn, b=batch: _insert_many(conn, [v for v, _ in b])
-                )
+                rows = await self._write(_insert_all([v for v, _ in batch]))
             except MemoryUnavailable as exc:  # the database is gone for everyone alike
                 for _, future in batch:
                     _settle(future, error=exc)
@@ -356,6 +354,10 @@ def _channel_state(channel: ChannelKey, row: Sequence[Any] | None) -> ChannelSta
         response_message_id=response_message_id,
         reset_after_id=reset_after_id or 0,
     )
+
+
+def _insert_all(rows: list[dict[str, object]]) -> Op[list[StoredMessage]]:
+    return lambda conn: _insert_many(conn, rows)
 
 
 def _insert_many(conn: Connection, rows: list[dict[str, object]]) -> list[StoredMessage]:

@@ -63,3 +63,8 @@ class Client:
 
     async def close(self) -> None:
         await self.ws.close()
+
+
+def has_message(text: str) -> Callable[[dict[str, Any]], bool]:
+    """For `Client.until`: the frame whose message is `text`."""
+    return lambda frame: frame.get("message") == text

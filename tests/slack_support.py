@@ -70,6 +70,7 @@ def signed_headers(
 ) -> dict[str, str]:
     stamp = str(int(time.time()) if timestamp is None else timestamp)
     signature = SignatureVerifier(secret).generate_signature(timestamp=stamp, body=body)
+    assert signature is not None
     return {
         "Content-Type": "application/json",
         "X-Slack-Request-Timestamp": stamp,

@@ -237,7 +237,7 @@ class DiscordServer:
     def _messages(self, method: str, parts: list[str], body: dict[str, Any]) -> web.Response:
         channel_id = parts[1]
         if method == "POST" and len(parts) == 3:
-            message = {
+            message: dict[str, Any] = {
                 "id": snowflake(),
                 "channel_id": channel_id,
                 "author": self.bot_user,
@@ -258,12 +258,10 @@ class DiscordServer:
             self.messages[message["id"]] = message
             return reply(message)
         message_id = parts[3] if len(parts) > 3 else ""
-        message = self.messages.get(message_id)
-        if message is None or message_id in self.deleted:
+        found = self.messages.get(message_id)
+        if found is None or message_id in self.deleted:
             self.calls[-1].status = 404
             return reply({"message": "Unknown Message", "code": 10008}, 404)
         if method == "PATCH":
-            message.update(
-                content=body.get("content", message["content"]), edited_timestamp=now_iso()
-            )
-        return reply(message)
+            found.update(content=body.get("content", found["content"]), edited_timestamp=now_iso())
+        return reply(found)

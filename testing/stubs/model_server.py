@@ -12,7 +12,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 from aiohttp import web
 
@@ -46,7 +46,8 @@ class Hang:
 
 
 Behaviour = Reply | Status | Garbage | Hang
-Responder = Callable[[dict[str, Any]], Behaviour]
+# Subclasses script their own shapes too (GeminiReply): the script holds any of them.
+Responder = Callable[[dict[str, Any]], object]
 
 
 @dataclass
@@ -74,7 +75,7 @@ def _pieces(text: str, n: int = 4) -> list[str]:
 class ModelServer:
     def __init__(self) -> None:
         self.requests: list[Recorded] = []
-        self.script: deque[Behaviour] = deque()
+        self.script: deque[object] = deque()
         self.default: Responder = lambda body: Reply(f"answer {len(self.requests)}")
         self.url = ""
         self._runner: web.AppRunner | None = None
@@ -84,7 +85,7 @@ class ModelServer:
 
     # -- scripting ---------------------------------------------------------------------------
 
-    def then(self, *behaviours: Behaviour) -> ModelServer:
+    def then(self, *behaviours: object) -> Self:
         self.script.extend(behaviours)
         return self
 
@@ -103,7 +104,7 @@ class ModelServer:
 
     # -- lifecycle ---------------------------------------------------------------------------
 
-    async def start(self) -> ModelServer:
+    async def start(self) -> Self:
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_post("/v1/moderations", self._moderations)
@@ -131,10 +132,10 @@ class ModelServer:
         self.arrived.set()
         return body
 
-    def _next(self, body: dict[str, Any]) -> Behaviour:
+    def _next(self, body: dict[str, Any]) -> object:
         return self.script.popleft() if self.script else self.default(body)
 
-    async def _common(self, behaviour: Behaviour) -> web.StreamResponse | None:
+    async def _common(self, behaviour: object) -> web.StreamResponse | None:
         if isinstance(behaviour, Status):
             if isinstance(behaviour.body, str):
                 return web.Response(

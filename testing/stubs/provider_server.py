@@ -139,26 +139,28 @@ class ProviderServer(ModelServer):
             return early
         if isinstance(behaviour, Reply):
             await asyncio.sleep(behaviour.delay)
-            behaviour = GeminiReply(text=behaviour.text, usage=behaviour.usage)
-        assert isinstance(behaviour, GeminiReply)
-        prompt, completion = behaviour.usage
+            gemini = GeminiReply(text=behaviour.text, usage=behaviour.usage)
+        else:
+            assert isinstance(behaviour, GeminiReply)
+            gemini = behaviour
+        prompt, completion = gemini.usage
         usage = {
             "promptTokenCount": prompt,
             "candidatesTokenCount": completion,
-            "totalTokenCount": prompt + completion + behaviour.thoughts_tokens,
+            "totalTokenCount": prompt + completion + gemini.thoughts_tokens,
         }
-        if behaviour.thoughts_tokens:
-            usage["thoughtsTokenCount"] = behaviour.thoughts_tokens
+        if gemini.thoughts_tokens:
+            usage["thoughtsTokenCount"] = gemini.thoughts_tokens
         chunks: list[dict[str, Any]] = []
-        if behaviour.block_reason:
-            chunks.append({"promptFeedback": {"blockReason": behaviour.block_reason}})
+        if gemini.block_reason:
+            chunks.append({"promptFeedback": {"blockReason": gemini.block_reason}})
         else:
-            if behaviour.thought:
-                chunks.append(_candidate([{"text": behaviour.thought, "thought": True}]))
-            for piece in _pieces(behaviour.text) if behaviour.text else []:
+            if gemini.thought:
+                chunks.append(_candidate([{"text": gemini.thought, "thought": True}]))
+            for piece in _pieces(gemini.text) if gemini.text else []:
                 chunks.append(_candidate([{"text": piece}]))
             last = _candidate([])
-            last["candidates"][0]["finishReason"] = behaviour.finish_reason
+            last["candidates"][0]["finishReason"] = gemini.finish_reason
             chunks.append(last)
         for chunk in chunks:
             chunk["modelVersion"] = model

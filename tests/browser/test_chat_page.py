@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from playwright.async_api import Browser, expect
 
+from testing.chat_client import has_message
 from testing.stubs.model_server import ModelServer, Reply, Status
 from tests.browser.page import ARTIFACTS, WAIT_MS, ChatPage
 from tests.helpers import Client, RunningApp, settings_for, start_app
@@ -205,7 +206,7 @@ async def test_server_restart_under_the_page_is_reconnected_and_caught_up(
     bob = await Client.connect(elsewhere.ws_url("bob", room="ops"))
     for text in ("missed one", "missed two"):
         await bob.say(text)
-        await bob.until(lambda f, t=text: f.get("message") == t)
+        await bob.until(has_message(text))
     await bob.close()
     await elsewhere.stop()
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from chatbot.cli import main
@@ -40,7 +42,7 @@ async def test_local_server_needs_no_key(db_url: str, model: ModelServer) -> Non
 
 
 def test_check_reports_each_provider(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     monkeypatch.chdir(tmp_path)  # no .env from the developer's checkout
     monkeypatch.setenv("CHATBOT_PROVIDER", "gemini")
@@ -55,7 +57,7 @@ def test_check_reports_each_provider(
 
 
 def test_check_rejects_an_unknown_provider(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("CHATBOT_PROVIDER", "claude")

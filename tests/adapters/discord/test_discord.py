@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 
 import discord
 import pytest
@@ -442,7 +443,7 @@ async def test_uncached_thread_is_fetched_for_its_parent(
 
 
 async def test_reset_is_for_members_with_an_allowed_role(
-    make_world: MakeWorld, model: ModelServer, tmp_path
+    make_world: MakeWorld, model: ModelServer, tmp_path: Path
 ) -> None:
     config = tmp_path / "chatbot.toml"
     config.write_text('[commands]\nreset_roles = ["moderator"]\n')

@@ -12,7 +12,7 @@ from chatbot.cli import main
 from chatbot.config import AppSettings, ConfigError
 from chatbot.tags_config import build_personas, load_config
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 def write(tmp_path: Path, text: str) -> str:

@@ -153,8 +153,8 @@ async def test_rooms_span_processes_exactly_once_and_survive_a_redis_restart(
                 await ben.say(f"after b {i}")
                 await asyncio.sleep(0.25)
             for c in (ana, ben):
-                got = [f["message"] for f in await texts(c, 8)]
-                assert sorted(got) == sorted(
+                said = [str(f["message"]) for f in await texts(c, 8)]
+                assert sorted(said) == sorted(
                     [f"after a {i}" for i in range(4)] + [f"after b {i}" for i in range(4)]
                 )
                 await quiet(c)

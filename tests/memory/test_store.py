@@ -91,7 +91,7 @@ async def test_a_burst_of_concurrent_adds_with_a_duplicate(store: SQLStore) -> N
     stored = [r for r in results if r is not None]
     assert len(stored) == 20 and len({r.id for r in stored}) == 20
     rows = await store.recent("slack:T:C", 100)
-    assert sorted(r.platform_message_id for r in rows) == sorted(f"{i}.0" for i in range(20))
+    assert sorted(str(r.platform_message_id) for r in rows) == sorted(f"{i}.0" for i in range(20))
 
 
 async def test_state_chain_and_reset(store: SQLStore) -> None:

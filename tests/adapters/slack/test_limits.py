@@ -158,15 +158,17 @@ def tracebacks() -> Iterator[Tracebacks]:
         logger.removeHandler(handler)
 
 
-def stamped(body: bytes, stamp: bytes, signature: bytes | None = None) -> dict[str, bytes]:
+def stamped(body: bytes, stamp: bytes, signature: bytes | None = None) -> dict[bytes, bytes]:
     """Headers with this stamp, signed with the right secret over it (only the stamp is off)."""
     if signature is None:
         text = stamp.decode("latin-1")
-        signature = SignatureVerifier(SECRET).generate_signature(timestamp=text, body=body).encode()
+        signed = SignatureVerifier(SECRET).generate_signature(timestamp=text, body=body)
+        assert signed is not None
+        signature = signed.encode()
     return {
-        "Content-Type": b"application/json",
-        "X-Slack-Request-Timestamp": stamp,
-        "X-Slack-Signature": signature,
+        b"Content-Type": b"application/json",
+        b"X-Slack-Request-Timestamp": stamp,
+        b"X-Slack-Signature": signature,
     }
 
 

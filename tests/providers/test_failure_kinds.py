@@ -12,6 +12,7 @@ from bot.context import ModelRequest
 from bot.errors import USER_LINES, ErrorKind
 from bot.providers.gemini import gemini_config
 from bot.settings import ModelSettings
+from testing.chat_client import has_message
 from testing.stubs.model_server import Garbage, Hang, Reply, Status
 from testing.stubs.provider_server import ProviderServer
 from tests.helpers import Client, start_app
@@ -209,7 +210,7 @@ async def test_context_too_long_retries_once_with_less_history(
         for i in range(6):
             line = f"plain chat line number {i}, long enough to cost some tokens here"
             await c.say(line)
-            await c.until(lambda f, line=line: f.get("message") == line)  # stored
+            await c.until(has_message(line))  # stored
         await c.close()
         pserver.then(too_long(provider), Reply("짧게 성공"))
         answer = await ask(app, "@chatbot 요약해줘")

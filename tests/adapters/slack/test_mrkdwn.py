@@ -68,7 +68,7 @@ def test_slack_settings_need_a_token_and_a_transport() -> None:
 def test_manifest_asks_for_exactly_what_the_adapter_uses() -> None:
     import yaml
 
-    manifest = yaml.safe_load((Path(__file__).parents[1] / "slack" / "manifest.yaml").read_text())
+    manifest = yaml.safe_load((Path(__file__).parents[3] / "slack" / "manifest.yaml").read_text())
     assert set(manifest["oauth_config"]["scopes"]["bot"]) == {
         "app_mentions:read",
         "channels:history",

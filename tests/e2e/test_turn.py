@@ -6,6 +6,7 @@ import asyncio
 
 import httpx
 
+from testing.chat_client import has_message
 from testing.stubs.model_server import Reply
 from tests.helpers import Client, settings_for, start_app
 
@@ -43,7 +44,7 @@ async def test_addressing_variants(app, model):
         await c.answer()
     for text in ("@chatbotx hi", "hi @chatbot", "chatbot hi", "@chat hi"):
         await c.say(text)
-        await c.until(lambda f, t=text: f["message"] == t)
+        await c.until(has_message(text))
     await asyncio.sleep(0.3)
     assert len(model.chat_requests()) == 3
     await c.close()

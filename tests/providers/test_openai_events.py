@@ -12,7 +12,7 @@ from typing import Any
 from bot.errors import USER_LINES, ErrorKind
 from testing.stubs.model_server import Garbage, ModelServer, Reply
 from tests.helpers import RunningApp
-from tests.test_failure_kinds import ask
+from tests.providers.test_failure_kinds import ask
 
 
 def chunk(content: str | None = None, **extra: Any) -> dict[str, Any]:

@@ -12,9 +12,9 @@ import pytest
 from bot.types import NewMessage, Usage, utcnow
 from memory.store import SQLStore
 from testing.stubs.model_server import ModelServer
+from tests.e2e.test_tags import roles_and_texts, say
 from tests.helpers import Client, RunningApp, settings_for, start_app
 from tests.tag_harness import Recorder, incoming, service_from, tell
-from tests.test_tags_web import roles_and_texts, say
 
 
 @pytest.fixture

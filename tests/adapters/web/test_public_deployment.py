@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import httpx
@@ -15,9 +15,11 @@ from testing.servers import ServerProcess
 from testing.stubs.model_server import ModelServer, Reply
 from tests.helpers import Client, RunningApp, settings_for, start_app
 
+MakeApp = Callable[..., Awaitable[RunningApp]]
+
 
 @pytest.fixture
-async def make_app(db_url: str, model: ModelServer) -> AsyncIterator:
+async def make_app(db_url: str, model: ModelServer) -> AsyncIterator[MakeApp]:
     started: list[RunningApp] = []
 
     async def make(**env: str) -> RunningApp:
@@ -44,7 +46,7 @@ async def refused(url: str, **kw: object) -> tuple[dict[str, object], int | None
         return frame, ws.close_code
 
 
-async def test_web_off_serves_no_page_no_socket_no_history(make_app) -> None:
+async def test_web_off_serves_no_page_no_socket_no_history(make_app: MakeApp) -> None:
     app = await make_app(CHATBOT_WEB="off")
     for path in ("/", "/messages", "/static/app.js"):
         assert (await get(app, path)).status_code == 404, path
@@ -54,7 +56,7 @@ async def test_web_off_serves_no_page_no_socket_no_history(make_app) -> None:
     assert (await get(app, "/healthz")).json()["ok"] is True  # the operator's probe stays
 
 
-async def test_the_join_code_guards_the_socket_and_the_history(make_app) -> None:
+async def test_the_join_code_guards_the_socket_and_the_history(make_app: MakeApp) -> None:
     app = await make_app(CHATBOT_WEB_TOKEN="class-42")
     for url in (app.ws_url("alice"), app.ws_url("alice", token="wrong")):
         frame, code = await refused(url)
@@ -74,7 +76,7 @@ async def test_the_join_code_guards_the_socket_and_the_history(make_app) -> None
 
 
 async def test_addressed_turns_are_limited_per_address_and_nothing_is_lost(
-    make_app, model: ModelServer
+    make_app: MakeApp, model: ModelServer
 ) -> None:
     app = await make_app(CHATBOT_WEB_TURN_BURST="3", CHATBOT_WEB_TURNS_PER_MINUTE="1")
     model.default = lambda body: Reply("ok", delay=0.05)
@@ -94,7 +96,7 @@ async def test_addressed_turns_are_limited_per_address_and_nothing_is_lost(
         await c.close()
 
 
-async def test_connections_are_limited_per_address(make_app) -> None:
+async def test_connections_are_limited_per_address(make_app: MakeApp) -> None:
     app = await make_app(CHATBOT_WS_MAX_PER_ADDRESS="3")
     first = [await Client.connect(app.ws_url(f"tab{i}")) for i in range(3)]
     frame, code = await refused(app.ws_url("tab3"))
@@ -110,7 +112,7 @@ async def test_connections_are_limited_per_address(make_app) -> None:
         await c.close()
 
 
-async def test_the_flood_guard_can_be_tuned_for_a_class_demo(make_app) -> None:
+async def test_the_flood_guard_can_be_tuned_for_a_class_demo(make_app: MakeApp) -> None:
     demo = await make_app(CHATBOT_WS_RATE="0")
     script = await Client.connect(demo.ws_url("script"))
     await asyncio.gather(*(script.say(f"line {i}") for i in range(50)))
@@ -119,7 +121,9 @@ async def test_the_flood_guard_can_be_tuned_for_a_class_demo(make_app) -> None:
     await script.close()
 
 
-async def test_api_docs_are_off_unless_asked_and_metrics_can_be_off_or_guarded(make_app) -> None:
+async def test_api_docs_are_off_unless_asked_and_metrics_can_be_off_or_guarded(
+    make_app: MakeApp,
+) -> None:
     default = await make_app()
     for path in ("/docs", "/redoc", "/openapi.json"):
         assert (await get(default, path)).status_code == 404, path

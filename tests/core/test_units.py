@@ -1,42 +1,13 @@
-"""Pure functions of the core: tag parsing, splitting, token counting, context selection."""
+"""Pure functions of the core: splitting, token counting, context selection (tags: test_addressing)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import pytest
-
-from bot.addressing import TagParser
 from bot.context import select_history
 from bot.splitting import open_fence, split_message, utf8_len
 from bot.tokens import context_window, counter_for, estimate_tokens
 from bot.types import StoredMessage
-
-# -- addressing ---------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    "text, tag, rest",
-    [
-        ("@chatbot 안녕??", "chatbot", "안녕??"),
-        ("@ChatBot, hi", "chatbot", "hi"),
-        ("@chatbot: hi", "chatbot", "hi"),
-        ("  @CHATBOT   hi  ", "chatbot", "hi"),
-        ("@chatbot", "chatbot", ""),
-        ("@chatbot-pro do it", "chatbot-pro", "do it"),
-        ("@chatbotx hi", None, None),
-        ("hi @chatbot", None, None),
-        ("@unknown hi", None, None),
-        ("", None, None),
-    ],
-)
-def test_tag_parsing(text, tag, rest):
-    found = TagParser(["chatbot", "chatbot-pro"]).parse(text)
-    if tag is None:
-        assert found is None
-    else:
-        assert found is not None and (found.tag, found.text) == (tag, rest)
-
 
 # -- splitting ----------------------------------------------------------------------------
 

@@ -210,7 +210,7 @@ def test_cors_origins_are_read_as_browsers_send_them() -> None:
     policy = AppSettings.from_env(
         {"CHATBOT_CORS_ORIGINS": " HTTPS://Class.Example.org:443/ , http://[::1]:3000,"}
     ).cors
-    assert policy.origins == {"https://class.example.org", "http://[::1]:3000"}
+    assert policy.origins == frozenset({"https://class.example.org", "http://[::1]:3000"})
     assert policy.allowed("https://class.example.org")
     assert not policy.allowed("http://localhost:3000")  # the list replaced the default
     default = AppSettings.from_env({}).cors

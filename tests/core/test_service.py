@@ -1,0 +1,270 @@
+"""The core's turn with fakes of its ports (testing/fakes.py): no sockets, no database, seconds.
+
+The real parts behind the same ports are tested on the real wire in tests/adapters,
+tests/providers and tests/memory; here is the policy the core alone owns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from bot.delivery import Delivery
+from bot.errors import ErrorKind, ProviderError
+from bot.personas import default_persona
+from bot.service import ChatService
+from bot.settings import BotSettings
+from bot.types import Author, IncomingMessage
+from testing.fakes import (
+    EditingTarget,
+    FakeProvider,
+    InMemoryStore,
+    NoticeTarget,
+    RecordingTarget,
+    Say,
+    StreamingTarget,
+)
+
+ALICE = Author(id="u:alice", name="alice")
+OTHER_BOT = Author(id="u:otherbot", name="otherbot", is_bot=True)
+ME = Author(id="u:me", name="chatbot", is_bot=True, is_self=True)
+
+
+def make_service(
+    *script: Say | ProviderError | BaseException, settings: BotSettings | None = None
+) -> tuple[ChatService, InMemoryStore, FakeProvider]:
+    settings = settings or BotSettings()
+    store = InMemoryStore()
+    provider = FakeProvider(*script)
+    service = ChatService(
+        store,
+        lambda name: provider,
+        settings,
+        {settings.name: default_persona(settings)},
+        edit_interval=0.0,
+    )
+    return service, store, provider
+
+
+def said(
+    text: str,
+    author: Author = ALICE,
+    channel: str = "web:room",
+    *,
+    message_id: str | None = None,
+    mentions_bot: bool = False,
+    reply_to_bot: bool = False,
+    is_direct: bool = False,
+    in_thread: bool = False,
+    source: str | None = None,
+) -> IncomingMessage:
+    return IncomingMessage(
+        platform="test",
+        channel=channel,
+        message_id=message_id,
+        author=author,
+        text=text,
+        mentions_bot=mentions_bot,
+        reply_to_bot=reply_to_bot,
+        is_direct=is_direct,
+        in_thread=in_thread,
+        source=source,
+    )
+
+
+async def turn(service: ChatService, message: IncomingMessage, target: RecordingTarget) -> None:
+    await service.receive(message, target)
+    await service.idle()
+
+
+async def test_every_message_is_stored_and_only_addressed_ones_are_answered() -> None:
+    service, store, provider = make_service(Say("hello alice"))
+    target = RecordingTarget()
+    await turn(service, said("plain chat"), target)
+    assert target.sent == [] and provider.requests == []
+    await turn(service, said("@chatbot 안녕??"), target)
+    assert target.texts() == ["hello alice"]
+    assert [(m.role, m.text) for m in store.messages] == [
+        ("user", "plain chat"),
+        ("user", "@chatbot 안녕??"),
+        ("assistant", "hello alice"),
+    ]
+    # What the model heard: plain chat included, the question without its tag.
+    assert [t.content for t in provider.requests[0].turns] == ["alice: plain chat", "alice: 안녕??"]
+
+
+async def test_mentions_dms_and_replies_address_the_bot_and_other_bots_only_by_mention() -> None:
+    service, _, provider = make_service()
+    target = RecordingTarget()
+    for message in (
+        said("thanks @chatbot!", mentions_bot=True),
+        said("in a dm", is_direct=True),
+        said("a reply", reply_to_bot=True),
+        said("a bot's dm", author=OTHER_BOT, is_direct=True),
+    ):
+        await turn(service, message, target)
+    assert len(provider.requests) == 3
+    assert provider.requests[0].turns[-1].content == "alice: thanks @chatbot!"  # as written
+
+
+async def test_the_bot_never_answers_itself_and_a_duplicate_once() -> None:
+    service, store, provider = make_service()
+    target = RecordingTarget()
+    await turn(service, said("@chatbot me", author=ME), target)
+    twice = said("@chatbot once", message_id="m1")  # a platform's retry: the same id
+    received = await service.receive(twice, target)
+    again = await service.receive(twice, target)
+    await service.idle()
+    assert received.stored is not None and again.duplicate
+    assert len(provider.requests) == 1 and len(store.messages) == 2
+
+
+async def test_another_bot_is_answered_three_times_in_a_row_until_a_person_speaks() -> None:
+    service, store, provider = make_service()
+    target = RecordingTarget()
+    for i in range(5):
+        await turn(
+            service, said(f"@chatbot round {i}", author=OTHER_BOT, mentions_bot=True), target
+        )
+    assert len(provider.requests) == 3
+    assert sum(1 for m in store.messages if m.author_is_bot) == 5  # all remembered
+    # A person's post the platform would not let us read still ends the run.
+    later = datetime.now(UTC) + timedelta(seconds=1)
+    await turn(service, IncomingMessage("test", "web:room", None, ALICE, "", time=later), target)
+    await turn(
+        service,
+        IncomingMessage(
+            "test",
+            "web:room",
+            None,
+            OTHER_BOT,
+            "@chatbot round 5",
+            mentions_bot=True,
+            time=later + timedelta(seconds=1),
+        ),
+        target,
+    )
+    assert len(provider.requests) == 4
+
+
+async def test_a_message_memory_cannot_take_is_refused_to_its_sender_only() -> None:
+    service, store, provider = make_service()
+    store.down = True
+    private = NoticeTarget()
+    received = await service.receive(said("plain chat while down"), private)
+    assert received.refused is ErrorKind.STORAGE
+    assert [(s.kind, s.meta.error) for s in private.sent] == [("notice", ErrorKind.STORAGE)]
+    # A platform without private notices hears about it only when the bot was asked.
+    public = RecordingTarget()
+    await service.receive(said("plain chat"), public)
+    assert public.sent == []
+    await service.receive(said("@chatbot are you there?"), public)
+    assert public.sent[0].meta.error is ErrorKind.STORAGE and provider.requests == []
+
+
+async def test_a_bug_anywhere_in_a_turn_ends_in_the_server_error_line() -> None:
+    service, store, _ = make_service(KeyError("a bug"))
+    target = RecordingTarget()
+    await turn(service, said("@chatbot hi"), target)
+    assert target.sent[-1].meta.error is ErrorKind.SERVER_FAILURE
+    assert [m.text for m in store.messages] == ["@chatbot hi"]
+
+
+@pytest.mark.parametrize("kind", [ErrorKind.RATE_LIMITED, ErrorKind.AUTH, ErrorKind.BAD_RESPONSE])
+async def test_a_provider_failure_is_its_kinds_line(kind: ErrorKind) -> None:
+    service, _, provider = make_service(*[ProviderError(kind, "scripted")] * 3)
+    service.sleep = lambda seconds: asyncio.sleep(0)
+    target = RecordingTarget()
+    await turn(service, said("@chatbot hi"), target)
+    assert target.sent[-1].meta.error is kind
+
+
+async def test_surrogate_halves_from_people_and_the_model_are_repaired() -> None:
+    service, store, _ = make_service(Say("\ud83d\ude00 ok", chunks=["\ud83d", "\ude00 ok"]))
+    target = StreamingTarget()
+    await turn(service, said("@chatbot boom \ud800"), target)
+    assert store.messages[0].text == "@chatbot boom \ufffd"
+    assert "".join(s.text for s in target.sent if s.kind == "stream") == "\U0001f600 ok"
+    assert store.messages[-1].text == "\U0001f600 ok"
+
+
+async def test_a_stream_the_platform_ends_continues_by_editing_its_message() -> None:
+    pieces = ["one ", "two ", "three ", "four"]
+    service, _, _ = make_service(Say("".join(pieces), chunks=pieces))
+    target = StreamingTarget(refuse_after=2)
+    await turn(service, said("@chatbot count"), target)
+    kinds = [s.kind for s in target.sent]
+    assert kinds[:2] == ["stream", "stream"] and "close" not in kinds
+    assert target.sent[-1].kind == "edit" and target.sent[-1].text == "one two three four"
+
+
+async def test_a_long_answer_is_edited_in_place_then_split_under_the_limit() -> None:
+    text = ("word " * 100 + "\n\n") * 10  # ~5,000 characters
+    service, _, _ = make_service(
+        Say(text, chunks=[text[i : i + 500] for i in range(0, len(text), 500)])
+    )
+    target = EditingTarget()
+    await turn(service, said("@chatbot long"), target)
+    assert all(len(s.text) <= target.max_length for s in target.sent)
+    sends = [s.text for s in target.sent if s.kind == "send"]
+    edits = [s.text for s in target.sent if s.kind == "edit"]
+    assert edits, "streamed by editing the placeholder"
+    # As it stands at the end: the placeholder's last edit, then the parts that followed.
+    final = [edits[-1], *sends[1:]]
+    assert len(final) >= 3 and " ".join(final).split() == text.split()
+
+
+async def test_a_thread_is_seeded_once_and_the_bot_answers_in_threads_it_took_part_in() -> None:
+    service, store, provider = make_service()
+    target = RecordingTarget()
+    loads = 0
+
+    async def earlier() -> list[IncomingMessage]:
+        nonlocal loads
+        loads += 1
+        return [
+            said("@chatbot capital of France?", channel="slack:T:C:1"),
+            IncomingMessage("test", "slack:T:C:1", "a1", ME, "Paris."),
+        ]
+
+    await service.seed("slack:T:C:1", earlier)
+    await service.seed("slack:T:C:1", earlier)
+    assert loads == 1
+    assert [m.role for m in store.messages] == ["user", "assistant"]
+    await turn(service, said("and its population?", channel="slack:T:C:1", in_thread=True), target)
+    sent = [t.content for t in provider.requests[0].turns]
+    assert sent == ["alice: capital of France?", "Paris.", "alice: and its population?"]
+    await turn(
+        service, said("a thread without the bot", channel="slack:T:C:2", in_thread=True), target
+    )
+    assert len(provider.requests) == 1
+
+
+async def test_one_source_cannot_ask_more_than_its_share() -> None:
+    settings = BotSettings(source_turns_per_minute=1, source_turn_burst=2)
+    service, store, provider = make_service(settings=settings)
+    target = RecordingTarget()
+    for i in range(4):
+        await turn(service, said(f"@chatbot q{i}", source="web:10.0.0.1"), target)
+    await turn(service, said("@chatbot from elsewhere", source="web:10.0.0.2"), target)
+    assert len(provider.requests) == 3
+    assert [s.meta.error for s in target.sent].count(ErrorKind.THROTTLED) == 2
+    assert sum(1 for m in store.messages if m.role == "user") == 5
+
+
+async def test_commands_are_answered_by_the_core_and_kept_out_of_context() -> None:
+    service, store, provider = make_service()
+    target = RecordingTarget()
+    await turn(service, said("@chatbot help"), target)
+    await turn(service, said("@chatbot hi"), target)
+    assert "Tags here" in target.texts()[0]
+    assert store.messages[0].command == "help"
+    assert [t.content for t in provider.requests[0].turns] == ["alice: hi"]
+
+
+async def test_delivery_notice_falls_back_to_a_reply_where_the_platform_has_none() -> None:
+    target = RecordingTarget()
+    await Delivery(target, "chatbot").notice("not stored", ErrorKind.NOT_STORED)
+    assert [(s.kind, s.meta.error) for s in target.sent] == [("send", ErrorKind.NOT_STORED)]
