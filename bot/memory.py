@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -59,6 +60,14 @@ class Memory(Protocol):
 
     async def forget(self, channel: ChannelKey, up_to_id: int) -> int:
         """Delete the channel's stored messages with id <= up_to_id; returns how many."""
+        ...
+
+    async def edit(self, platform: str, platform_message_id: str, text: str) -> bool:
+        """The person edited a message: store its new text. False when it is not stored."""
+        ...
+
+    async def delete(self, platform: str, platform_message_ids: Sequence[str]) -> int:
+        """The platform deleted messages: remove them (and their derived data); how many."""
         ...
 
     async def usage(self, channel: ChannelKey, since: datetime | None = None) -> list[UsageTotal]:

@@ -8,6 +8,7 @@ for a client that shows them). Adapters never reach memory or the settings any o
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import weakref
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -79,6 +80,8 @@ class ChatService:
         self.edit_interval = edit_interval
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self._tasks: set[asyncio.Task[None]] = set()
+        # Answers being written, by the (platform, message id) they answer: a deletion stops one.
+        self._answering: dict[tuple[str, str], asyncio.Task[None]] = {}
         self._auth_logged = False
         self.rules = rules or ChatRules()  # per-channel personas, command permissions
         self.moderator = moderator  # None: moderation off
@@ -176,7 +179,14 @@ class ChatService:
         task = asyncio.create_task(self._answer(stored, addressed, target, message))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        if message.message_id is not None:
+            key = (message.platform, message.message_id)
+            self._answering[key] = task
+            task.add_done_callback(functools.partial(self._answered, key))
         return Received(stored=stored, addressed=addressed, answer=task)
+
+    def _answered(self, key: tuple[str, str], _: asyncio.Task[None]) -> None:
+        self._answering.pop(key, None)
 
     async def _addressed(self, message: IncomingMessage) -> Addressed | None:
         found = self.addressed(message)
@@ -240,6 +250,28 @@ class ChatService:
         if addressed is not None and addressed.tag == self.settings.name:
             command = command_of(addressed.text)
         return _as_new(message, False, addressed, command)
+
+    async def edited(self, platform: str, message_id: str, text: str) -> bool:
+        """A person edited a message the platform delivered before: memory follows. An edit is
+        never answered (it would answer the same question twice)."""
+        try:
+            return await self.memory.edit(platform, message_id, repair(text))
+        except MemoryUnavailable:
+            log.warning("could not store an edit on %s: the database is unavailable", platform)
+            return False
+
+    async def deleted(self, platform: str, message_ids: Sequence[str]) -> int:
+        """The platform deleted messages: they leave memory, and an answer still being written
+        to one of them stops."""
+        for message_id in message_ids:
+            task = self._answering.get((platform, message_id))
+            if task is not None and not task.done():
+                task.cancel()
+        try:
+            return await self.memory.delete(platform, list(message_ids))
+        except MemoryUnavailable:
+            log.warning("could not remove deleted messages on %s", platform)
+            return 0
 
     async def idle(self) -> None:
         """Until every answer in flight has ended (tests; the graceful stop uses `drain`)."""

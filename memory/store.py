@@ -278,6 +278,22 @@ class SQLStore:
         query = delete(_table).where(_c.channel == channel, _c.id <= up_to_id)
         return await self._write(lambda conn: conn.execute(query).rowcount or 0)
 
+    async def edit(self, platform: str, platform_message_id: str, text: str) -> bool:
+        query = (
+            update(_table)
+            .where(_c.platform == platform, _c.platform_message_id == platform_message_id)
+            .values(text=text)
+        )
+        return bool(await self._write(lambda conn: conn.execute(query).rowcount))
+
+    async def delete(self, platform: str, platform_message_ids: Sequence[str]) -> int:
+        if not platform_message_ids:
+            return 0
+        query = delete(_table).where(
+            _c.platform == platform, _c.platform_message_id.in_(list(platform_message_ids))
+        )
+        return await self._write(lambda conn: conn.execute(query).rowcount or 0)
+
     async def usage(self, channel: ChannelKey, since: datetime | None = None) -> list[UsageTotal]:
         query = select(
             _c.model,

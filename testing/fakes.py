@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -104,6 +104,22 @@ class InMemoryStore:
         gone = len(self.messages) - len(kept)
         self.messages = kept
         return gone
+
+    async def edit(self, platform: str, platform_message_id: str, text: str) -> bool:
+        self._check()
+        for i, m in enumerate(self.messages):
+            if (m.platform, m.platform_message_id) == (platform, platform_message_id):
+                self.messages[i] = replace(m, text=text)
+                return True
+        return False
+
+    async def delete(self, platform: str, platform_message_ids: Sequence[str]) -> int:
+        self._check()
+        gone = {(platform, i) for i in platform_message_ids}
+        kept = [m for m in self.messages if (m.platform, m.platform_message_id) not in gone]
+        count = len(self.messages) - len(kept)
+        self.messages = kept
+        return count
 
     async def usage(self, channel: ChannelKey, since: datetime | None = None) -> list[UsageTotal]:
         self._check()

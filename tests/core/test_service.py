@@ -268,3 +268,16 @@ async def test_delivery_notice_falls_back_to_a_reply_where_the_platform_has_none
     target = RecordingTarget()
     await Delivery(target, "chatbot").notice("not stored", ErrorKind.NOT_STORED)
     assert [(s.kind, s.meta.error) for s in target.sent] == [("send", ErrorKind.NOT_STORED)]
+
+
+async def test_an_edit_is_remembered_and_a_deletion_stops_its_answer() -> None:
+    service, store, provider = make_service(Say("slow", delay=5.0))
+    target = RecordingTarget()
+    await service.receive(said("@chatbot a question", message_id="q1"), target)
+    await asyncio.sleep(0)
+    assert await service.edited("test", "q1", "@chatbot a better question")
+    assert store.messages[0].text == "@chatbot a better question"
+    assert await service.deleted("test", ["q1"]) == 1
+    await asyncio.wait_for(service.idle(), 1)  # the answer stopped, not five seconds later
+    assert store.messages == [] and target.sent == []
+    assert not await service.edited("test", "gone", "nothing to edit")

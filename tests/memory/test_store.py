@@ -178,3 +178,16 @@ async def test_recent_reads_the_channel_index(store: SQLStore) -> None:
             plan = " ".join(str(r[0]) for r in rows)
     assert "ix_messages_channel_id" in plan, plan
     assert "TEMP B-TREE" not in plan.upper() and "Sort" not in plan  # the index gives the order
+
+
+async def test_edits_and_deletions_follow_the_platform(store: SQLStore) -> None:
+    await store.add(msg("slack:T:C", "first", platform="slack", platform_message_id="C:1"))
+    await store.add(msg("slack:T:C", "second", platform="slack", platform_message_id="C:2"))
+    await store.add(msg("web:r", "same id, other platform", platform_message_id="C:1"))
+    assert await store.edit("slack", "C:1", "first, edited")
+    assert not await store.edit("slack", "C:404", "nothing there")
+    assert [m.text for m in await store.recent("slack:T:C", 10)] == ["first, edited", "second"]
+    assert await store.delete("slack", ["C:2", "C:404"]) == 1
+    assert await store.delete("slack", []) == 0
+    assert [m.text for m in await store.recent("slack:T:C", 10)] == ["first, edited"]
+    assert [m.text for m in await store.recent("web:r", 10)] == ["same id, other platform"]
