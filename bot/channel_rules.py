@@ -14,6 +14,8 @@ class ChannelOverride:
 
     persona: str | None = None  # answers DMs, replies and plain `@chatbot` here
     system_prompt: str | None = None  # replaces that persona's system prompt here
+    # "shared" (the room's conversation) or "member" (each person their own thread of memory).
+    scope: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,10 +1,11 @@
-"""`@chatbot help`, `@chatbot reset`, `@chatbot usage`: answered by the core, not the model.
+"""`@chatbot help`, `reset`, `usage`, `memory`, `forget me`: answered by the core, not the model.
 
 Command replies are delivered but not stored, so they never enter a model's context.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from datetime import datetime, time
 
@@ -13,13 +14,17 @@ from bot.memory import Memory
 from bot.personas import Persona
 from bot.types import IncomingMessage, StoredMessage, UsageTotal, utcnow
 
-COMMANDS = ("help", "reset", "usage")
+COMMANDS = ("help", "reset", "usage", "memory", "forget me")
+NOT_ALLOWED = (
+    "Only members with an allowed role may {what} here "
+    "(reset_roles / reset_users in the configuration)."
+)
 
 
 def command_of(text: str) -> str | None:
-    """The command when the whole text is one (`help`, `Reset!`), else None."""
-    word = text.strip().rstrip("!.?").strip().lower()
-    return word if word in COMMANDS else None
+    """The command when the whole text is one (`help`, `Reset!`, `forget me`), else None."""
+    words = " ".join(text.strip().rstrip("!.?").split()).lower()
+    return words if words in COMMANDS else None
 
 
 def help_text(personas: Mapping[str, Persona], default: str, name: str) -> str:
@@ -29,7 +34,8 @@ def help_text(personas: Mapping[str, Persona], default: str, name: str) -> str:
         lines.append(f"@{persona.name}{mark}: {persona.description or 'no description'}")
     lines.append(
         f"Commands: @{name} help · @{name} reset (forget this channel) · "
-        f"@{name} usage (tokens used here)"
+        f"@{name} usage (tokens used here) · @{name} memory (what I remember here) · "
+        f"@{name} forget me (delete your messages here)"
     )
     return "\n".join(lines)
 
@@ -38,10 +44,7 @@ async def reset(
     memory: Memory, rules: ChatRules, asked: StoredMessage, message: IncomingMessage
 ) -> str:
     if not rules.may_reset(message):
-        return (
-            "Only members with an allowed role may reset this channel "
-            "(reset_roles / reset_users in the configuration)."
-        )
+        return NOT_ALLOWED.format(what="reset this channel")
     await memory.reset(asked.channel, asked.id)
     if rules.commands.reset_deletes:
         gone = await memory.forget(asked.channel, asked.id)
@@ -69,3 +72,47 @@ async def usage(memory: Memory, channel: str, now: datetime | None = None) -> st
     today = await memory.usage(channel, since=start_of_today(now))
     total = await memory.usage(channel)
     return f"Tokens in this channel today (UTC): {_figures(today)}\nIn total: {_figures(total)}"
+
+
+async def forget_me(
+    memory: Memory, rules: ChatRules, asked: StoredMessage, message: IncomingMessage
+) -> str:
+    """The sender's own messages in this channel leave memory, with everything derived from
+    them; the channel's summary is rebuilt from what is left."""
+    if not rules.may_reset(message):
+        return NOT_ALLOWED.format(what="make me forget messages")
+    gone = await memory.forget_author(asked.channel, asked.author_id)
+    return (
+        f"Done: I deleted your {gone:,} messages in this channel from my memory "
+        "(and the summary built on them; it is rebuilt without them)."
+    )
+
+
+def _shorten(text: str, limit: int = 400) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rsplit(" ", 1)[0] + "…"
+
+
+async def memory_report(memory: Memory, channel: str, scope: str) -> str:
+    stats = await memory.stats(channel)
+    state = await memory.state(channel)
+    lines = [f"I hold {stats.messages:,} messages of this channel."]
+    summary = await memory.summary(channel, scope)
+    if summary is None or summary.covers_up_to_id <= state.reset_after_id:
+        lines.append("Summary: none yet (one is written once older messages pile up).")
+    else:
+        lines.append(
+            f"Summary: {summary.covers_messages:,} older messages, up to "
+            f"{summary.created_at:%Y-%m-%d %H:%M} UTC, by {summary.model or 'the model'}: "
+            f"“{_shorten(summary.text)}”"
+        )
+    if stats.last_context:
+        c = json.loads(stats.last_context)
+        used = c["system"] + c["summary"] + c["recall"] + c["recent"]
+        lines.append(
+            f"Last answer's context: {used:,} tokens (history budget {c['budget']:,}): "
+            f"system {c['system']:,}, summary {c['summary']:,}, "
+            f"recalled {c['recall']:,} ({len(c['recalled'])} messages), "
+            f"recent {c['recent']:,} ({c['recent_turns']} turns)."
+        )
+    return "\n".join(lines)

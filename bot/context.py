@@ -47,6 +47,43 @@ def render_turn(message: StoredMessage, persona: str, tags: TagParser | None = N
     return ChatTurn("user", f"{message.author_name}: {text}")
 
 
+@dataclass(frozen=True, slots=True)
+class Window:
+    """The recent window: the messages picked, their turns, and what they cost."""
+
+    messages: list[StoredMessage]
+    turns: list[ChatTurn]
+    tokens: int
+
+
+def recent_window(
+    messages: Sequence[StoredMessage],
+    *,
+    persona: str,
+    max_turns: int,
+    max_tokens: int,
+    count: Callable[[str], int],
+    tags: TagParser | None = None,
+) -> Window:
+    """Newest kept first, within the turn limit and token budget, starting on a user turn.
+
+    `messages` is oldest first and ends with the message being answered, which is always kept.
+    """
+    picked: list[tuple[StoredMessage, ChatTurn, int]] = []
+    used = 0
+    for message in reversed(messages):
+        turn = render_turn(message, persona, tags)
+        cost = count(turn.content)
+        if picked and (len(picked) >= max_turns or used + cost > max_tokens):
+            break
+        picked.append((message, turn, cost))
+        used += cost
+    picked.reverse()
+    while picked and picked[0][1].role != "user":
+        used -= picked.pop(0)[2]
+    return Window([m for m, _, _ in picked], [t for _, t, _ in picked], used)
+
+
 def select_history(
     messages: Sequence[StoredMessage],
     *,
@@ -56,20 +93,12 @@ def select_history(
     count: Callable[[str], int],
     tags: TagParser | None = None,
 ) -> list[ChatTurn]:
-    """Newest kept first, within the turn limit and token budget, starting on a user turn.
-
-    `messages` is oldest first and ends with the message being answered, which is always kept.
-    """
-    picked: list[ChatTurn] = []
-    used = 0
-    for message in reversed(messages):
-        turn = render_turn(message, persona, tags)
-        cost = count(turn.content)
-        if picked and (len(picked) >= max_turns or used + cost > max_tokens):
-            break
-        picked.append(turn)
-        used += cost
-    picked.reverse()
-    while picked and picked[0].role != "user":
-        picked.pop(0)
-    return picked
+    """The recent window's turns (see `recent_window`)."""
+    return recent_window(
+        messages,
+        persona=persona,
+        max_turns=max_turns,
+        max_tokens=max_tokens,
+        count=count,
+        tags=tags,
+    ).turns

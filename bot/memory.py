@@ -6,7 +6,15 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
-from bot.types import ChannelKey, ChannelState, NewMessage, StoredMessage, UsageTotal
+from bot.types import (
+    ChannelKey,
+    ChannelState,
+    MemoryStats,
+    NewMessage,
+    StoredMessage,
+    Summary,
+    UsageTotal,
+)
 
 
 class MemoryUnavailable(Exception):
@@ -42,10 +50,11 @@ class Memory(Protocol):
         ...
 
     async def context(
-        self, channel: ChannelKey, limit: int, *, up_to_id: int
+        self, channel: ChannelKey, limit: int, *, up_to_id: int, author_id: str | None = None
     ) -> tuple[ChannelState, list[StoredMessage]]:
         """`state(channel)` and `recent(channel, limit, after_id=<its reset point>,
-        up_to_id=up_to_id)`, read together: what every turn needs, in one trip."""
+        up_to_id=up_to_id)`, read together: what every turn needs, in one trip. With
+        `author_id` (per-member memory): only that person's messages and the answers to them."""
         ...
 
     async def save_chain(
@@ -73,3 +82,66 @@ class Memory(Protocol):
     async def usage(self, channel: ChannelKey, since: datetime | None = None) -> list[UsageTotal]:
         """Token usage of the channel's stored answers (created at or after `since`), by model."""
         ...
+
+    # -- long memory: derived data beside the transcript, rebuildable from it ---------------
+
+    async def forget_author(self, channel: ChannelKey, author_id: str) -> int:
+        """Delete the author's own messages in the channel (and what was derived from them,
+        the channel's summaries included); returns how many messages."""
+        ...
+
+    async def recall(
+        self,
+        channel: ChannelKey,
+        question: str,
+        *,
+        after_id: int,
+        before_id: int,
+        limit: int,
+        author_id: str | None = None,
+    ) -> list[StoredMessage]:
+        """Full-text search of the channel's own unflagged, non-command messages with
+        after_id < id < before_id: the best `limit` for `question`, best first."""
+        ...
+
+    async def nearest(
+        self,
+        channel: ChannelKey,
+        model: str,
+        vector: Sequence[float],
+        *,
+        after_id: int,
+        before_id: int,
+        limit: int,
+        author_id: str | None = None,
+    ) -> list[StoredMessage]:
+        """Semantic search among the channel's messages embedded with `model`, best first."""
+        ...
+
+    async def summary(self, channel: ChannelKey, scope: str = "") -> Summary | None:
+        """The newest version of the channel's summary (scope "": the whole room)."""
+        ...
+
+    async def save_summary(self, summary: Summary) -> None: ...
+
+    async def following(
+        self,
+        channel: ChannelKey,
+        *,
+        after_id: int,
+        before_id: int,
+        limit: int,
+        author_id: str | None = None,
+    ) -> list[StoredMessage]:
+        """The oldest `limit` unflagged, non-command messages in (after_id, before_id)."""
+        ...
+
+    async def unembedded(self, model: str, limit: int) -> list[StoredMessage]:
+        """The newest messages (any channel) not yet embedded with `model`."""
+        ...
+
+    async def save_embeddings(
+        self, model: str, vectors: Sequence[tuple[StoredMessage, bytes]]
+    ) -> None: ...
+
+    async def stats(self, channel: ChannelKey) -> MemoryStats: ...

@@ -20,6 +20,8 @@ class Persona:
     # What the core does before the model call (bot/tag_behaviour.py): "chat", "summary"
     # (`@summary 50` reads the last 50 messages) or "translate" (a target language code).
     behaviour: str = "chat"
+    # Long memory's scope for this tag ("shared" or "member"); None: the channel's, else shared.
+    scope: str | None = None
 
 
 def default_persona(settings: BotSettings) -> Persona:

@@ -18,25 +18,34 @@ from datetime import datetime
 from bot.addressing import Addressed, TagParser
 from bot.chain import chain_eligible, load_chain
 from bot.channel_rules import ChatRules
-from bot.commands import command_of, help_text
+from bot.commands import command_of, forget_me, help_text, memory_report
 from bot.commands import reset as reset_channel
 from bot.commands import usage as usage_lines
-from bot.context import ChatTurn, ModelRequest, select_history
+from bot.context import ChatTurn, ModelRequest, Window, recent_window, select_history
 from bot.delivery import Delivery, ReplyTarget, typing_of
 from bot.errors import USER_LINES, ErrorKind, ProviderError
 from bot.limits import TurnLimiter
+from bot.long_memory import (
+    EmbeddingWorker,
+    MemoryParts,
+    Summarizer,
+    context_record,
+    recall_part,
+    scope_key,
+    summary_part,
+)
 from bot.memory import Memory, MemoryUnavailable
 from bot.metrics import NO_METRICS, Metrics, TimedProvider
 from bot.moderation import REFUSAL, Moderator
 from bot.personas import Persona
-from bot.providers.base import ModelReply, Provider
+from bot.providers.base import Embedder, ModelReply, Provider
 from bot.retry import Sleep, call_with_retries
 from bot.routing import route
 from bot.settings import BotSettings
 from bot.tag_behaviour import Prepared, needs_usage_hint, prepare
 from bot.text import repair
 from bot.tokens import context_window, counter_for
-from bot.types import IncomingMessage, NewMessage, StoredMessage, utcnow
+from bot.types import ChannelState, IncomingMessage, NewMessage, StoredMessage, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +78,7 @@ class ChatService:
         rules: ChatRules | None = None,
         moderator: Moderator | None = None,
         metrics: Metrics = NO_METRICS,
+        embedder: Embedder | None = None,
     ):
         self.memory = memory
         # Providers by name ("openai", "openai-responses", "gemini"): a persona picks one.
@@ -94,6 +104,10 @@ class ChatService:
         self._seed_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
             weakref.WeakValueDictionary()
         )
+        # Long memory's background work (bot/long_memory.py): never on a turn's path.
+        self.summarizer = Summarizer(memory, provider_for, settings.memory)
+        self.embedder = embedder
+        self.embeddings = EmbeddingWorker(memory, embedder) if embedder is not None else None
 
     # -- what adapters may ask -------------------------------------------------------------
 
@@ -168,6 +182,8 @@ class ChatService:
         if stored is None:
             return Received(stored=None, addressed=addressed, duplicate=True)
         self.metrics.message_received(message.platform)
+        if self.embeddings is not None:
+            self.embeddings.poke()
         if addressed is None:
             return Received(stored=stored)
         if message.author.is_bot and not await self._bot_run_allows(stored):
@@ -274,9 +290,13 @@ class ChatService:
             return 0
 
     async def idle(self) -> None:
-        """Until every answer in flight has ended (tests; the graceful stop uses `drain`)."""
+        """Until every answer in flight, and the background memory work they started, has
+        ended (tests; the graceful stop uses `drain`)."""
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self.summarizer.idle()
+        if self.embeddings is not None:
+            await self.embeddings.idle()
 
     async def _bot_run_allows(self, asked: StoredMessage) -> bool:
         """Another bot addressed us: answer unless we already answered bots `max_bot_turns`
@@ -362,14 +382,16 @@ class ChatService:
         async with self._lock(asked.channel):
             try:
                 async with typing_of(delivery.target, persona.name):
-                    reply = await self._call_model(asked, persona, delivery, prepared)
+                    reply, context = await self._call_model(
+                        asked, persona, delivery, prepared, addressed.text
+                    )
             except ProviderError as err:
                 self._log_provider_error(err)
                 self.metrics.turn_failed(asked.platform, err.kind.value)
                 await delivery.fail(err.user_line, err.kind)
                 return
             reply = replace(reply, text=repair(reply.text))
-            stored = await self._store_reply(asked, persona, reply)
+            stored = await self._store_reply(asked, persona, reply, context)
             if reply.response_id and stored is not None and persona.behaviour == "chat":
                 # The chain now holds everything up to the question (see bot/chain.py).
                 await self._save_chain(asked.channel, reply.response_id, asked.id)
@@ -399,6 +421,16 @@ class ChatService:
                     text = help_text(self.personas, default, self.settings.name)
                 elif command == "reset":
                     text = await reset_channel(self.memory, self.rules, asked, message)
+                elif command == "forget me":
+                    text = await forget_me(self.memory, self.rules, asked, message)
+                elif command == "memory":
+                    persona = self.personas[
+                        self.rules.for_channel(asked.channel).persona or self.settings.name
+                    ]
+                    scope = self._scope(persona, asked.channel)
+                    text = await memory_report(
+                        self.memory, asked.channel, scope_key(scope, asked.author_id)
+                    )
                 else:
                     text = await usage_lines(self.memory, asked.channel)
         except MemoryUnavailable:
@@ -406,18 +438,89 @@ class ChatService:
             return
         await delivery.finish(text, None, utcnow())  # not stored: commands stay out of context
 
+    def _scope(self, persona: Persona, channel: str) -> str:
+        """Long memory's scope: the tag's, else the channel's, else the room's ("shared")."""
+        return persona.scope or self.rules.for_channel(channel).scope or "shared"
+
+    async def _long_memory(
+        self,
+        asked: StoredMessage,
+        question: str,
+        state: ChannelState,
+        window: Window,
+        scope: str,
+        room: int,
+        count: Callable[[str], int],
+    ) -> MemoryParts:
+        """The summary and the messages recalled from before `window`, within `room` tokens
+        and each part's cap."""
+        s = self.settings.memory
+        author = asked.author_id if scope == "member" else None
+        summary = await self.memory.summary(asked.channel, scope_key(scope, asked.author_id))
+        summary_text, summary_tokens = summary_part(
+            summary, state.reset_after_id, min(s.summary_tokens, room), count
+        )
+        recalled: tuple[StoredMessage, ...] = ()
+        recalled_text, recall_tokens = "", 0
+        cap = min(s.recall_tokens, room - summary_tokens)
+        if s.recall and window.messages and cap > 0:
+            found = await self._recall(asked, question, state, window.messages[0].id, author)
+            recalled, recalled_text, recall_tokens = recall_part(found, cap, count)
+        return MemoryParts(
+            summary, summary_text, recalled, recalled_text, summary_tokens, recall_tokens
+        )
+
+    async def _recall(
+        self,
+        asked: StoredMessage,
+        question: str,
+        state: ChannelState,
+        before_id: int,
+        author: str | None,
+    ) -> list[StoredMessage]:
+        """Full-text recall, with semantic recall beside it when an embedder is configured
+        (both lists merged by reciprocal rank)."""
+        limit = self.settings.memory.recall_messages
+        window = {"after_id": state.reset_after_id, "before_id": before_id, "limit": limit}
+        found = await self.memory.recall(asked.channel, question, **window, author_id=author)
+        if self.embedder is None:
+            return found
+        try:
+            async with asyncio.timeout(5):
+                [vector] = await self.embedder.embed([question])
+            near = await self.memory.nearest(
+                asked.channel, self.embedder.model, vector, **window, author_id=author
+            )
+        except (ProviderError, TimeoutError, ValueError) as exc:
+            log.warning("semantic recall skipped in %s: %s", asked.channel, exc)
+            return found
+        rank: dict[int, float] = {}
+        by_id = {m.id: m for m in [*found, *near]}
+        for ranked in (found, near):
+            for place, m in enumerate(ranked):
+                rank[m.id] = rank.get(m.id, 0.0) + 1.0 / (60 + place)
+        best = sorted(rank, key=lambda i: -rank[i])[:limit]
+        return [by_id[i] for i in best]
+
     async def _call_model(
         self,
         asked: StoredMessage,
         persona: Persona,
         delivery: Delivery,
         prepared: Prepared | None = None,
-    ) -> ModelReply:
+        question: str = "",
+    ) -> tuple[ModelReply, str | None]:
+        """The model's reply, and what it was given (tokens per part, as JSON)."""
         if prepared is None:
             prepared = Prepared(persona.system_prompt, persona.max_history_turns)
+        # Long memory is for conversation: @summary and @translate build their own context.
+        remembers = persona.behaviour == "chat"
+        scope = self._scope(persona, asked.channel) if remembers else "shared"
+        author = asked.author_id if scope == "member" else None
         state, history = await self.memory.context(
-            asked.channel, prepared.history_turns, up_to_id=asked.id
+            asked.channel, prepared.history_turns, up_to_id=asked.id, author_id=author
         )
+        read = len(history)
         history = [m for m in history if not m.flagged and m.command is None]
         raw_provider = self.provider_for(persona.model.provider)
         chain = (
@@ -428,28 +531,53 @@ class ChatService:
         provider = TimedProvider(raw_provider, self.metrics)
         count = counter_for(persona.model.model)
         window = context_window(persona.model.model, persona.model.context_window)
+        system_tokens = count(prepared.system_prompt)
         budget = min(
-            persona.max_history_tokens,
-            window - self.settings.reply_reserve_tokens - count(prepared.system_prompt),
+            persona.max_history_tokens, window - self.settings.reply_reserve_tokens - system_tokens
         )
-
-        full = select_history(
+        window_of = functools.partial(
+            recent_window,
             history,
             persona=persona.name,
             max_turns=prepared.history_turns,
-            max_tokens=budget,
             count=count,
             tags=self.tags,
         )
+        recent = window_of(max_tokens=budget)
+        # Older messages exist beyond the window: the read was full, or the window left some.
+        older = read >= prepared.history_turns or len(recent.messages) < len(history)
+        parts = MemoryParts()
+        if remembers and older:
+            # Summary and recall may take what they use, up to their caps, but the recent
+            # window always keeps `recent_share` of the budget for the newest turns.
+            room = int(budget * (1 - self.settings.memory.recent_share))
+            parts = await self._long_memory(asked, question, state, recent, scope, room, count)
+            used = parts.summary_tokens + parts.recall_tokens
+            if used:
+                recent = window_of(max_tokens=budget - used)
+        if remembers:
+            if recent.messages:
+                self.summarizer.poke(
+                    asked.channel,
+                    scope_key(scope, asked.author_id),
+                    before_id=recent.messages[0].id,
+                    reset_after_id=state.reset_after_id,
+                    model=persona.model,
+                )
+        system = prepared.system_prompt
+        if parts.block():
+            system = f"{system}\n\n{parts.block()}"
+        record = context_record(budget, system_tokens, parts, recent.tokens, len(recent.turns))
 
         async def attempt(shrink: bool) -> ModelReply:
-            # Too long for the server after all: send the newer half of what we sent.
-            turns = full
+            # Too long for the server after all: send the newer half of what we sent, and
+            # no summary or recalled messages.
+            turns = recent.turns
             if shrink:
                 turns = select_history(
                     history,
                     persona=persona.name,
-                    max_turns=max(1, len(full) // 2),
+                    max_turns=max(1, len(recent.turns) // 2),
                     max_tokens=budget // 2,
                     count=count,
                     tags=self.tags,
@@ -459,7 +587,7 @@ class ChatService:
                 turns[-1] = ChatTurn("user", prepared.final_turn)
             request = ModelRequest(
                 channel=asked.channel,
-                system=prepared.system_prompt,
+                system=prepared.system_prompt if shrink else system,
                 turns=turns,
                 settings=persona.model,
             )
@@ -478,14 +606,15 @@ class ChatService:
                     raise ProviderError(ErrorKind.TIMEOUT, "overall bound") from exc
 
         try:
-            return await call_with_retries(
+            reply = await call_with_retries(
                 attempt, self.settings.retry, streamed=lambda: delivery.streamed, sleep=self.sleep
             )
         except TimeoutError as exc:
             raise ProviderError(ErrorKind.TIMEOUT, "overall bound") from exc
+        return reply, record if remembers else None
 
     async def _store_reply(
-        self, asked: StoredMessage, persona: Persona, reply: ModelReply
+        self, asked: StoredMessage, persona: Persona, reply: ModelReply, context: str | None
     ) -> StoredMessage | None:
         try:
             return await self.memory.add(
@@ -499,6 +628,8 @@ class ChatService:
                     created_at=utcnow(),
                     tag=persona.name,
                     usage=reply.usage,
+                    asker_id=asked.author_id,
+                    context=context,
                 )
             )
         except MemoryUnavailable:
@@ -534,6 +665,12 @@ class ChatService:
             task.cancel()
         if still:
             await asyncio.gather(*still, return_exceptions=True)
+
+    async def close(self) -> None:
+        """Stop the background memory work (a summary cut short is written next time)."""
+        await self.summarizer.stop()
+        if self.embeddings is not None:
+            await self.embeddings.stop()
 
 
 def _repaired(message: IncomingMessage) -> IncomingMessage:

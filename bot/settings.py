@@ -43,6 +43,30 @@ class RetrySettings:
 
 
 @dataclass(frozen=True, slots=True)
+class MemorySettings:
+    """Long memory (bot/long_memory.py): what the model sees beyond the recent window.
+
+    Parts share the turn's token budget; each has a cap, and the recent window always keeps at
+    least `recent_share` of the budget for the newest turns.
+    """
+
+    summaries: bool = True
+    summary_model: str | None = None  # None: the persona's own model
+    summary_provider: str | None = None  # None: the persona's own provider
+    # A summary is brought up to date once this many messages have slid out of the window
+    # unsummarised: about two screens of chat, so a model call is never spent on a few lines.
+    summarise_after: int = 30
+    summary_batch: int = 200  # messages folded into the summary per model call, at most
+    summary_tokens: int = 1_500  # the summary's cap in a turn's context
+    recall: bool = True
+    recall_messages: int = 6  # recalled messages per turn, at most
+    recall_tokens: int = 1_200  # their cap in a turn's context
+    recent_share: float = 0.5  # the recent window's guaranteed part of the budget
+    embedding_model: str | None = None  # CHATBOT_EMBEDDING_MODEL: semantic recall too
+    embedding_provider: str = "openai"
+
+
+@dataclass(frozen=True, slots=True)
 class BotSettings:
     name: str = "chatbot"
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
@@ -57,3 +81,4 @@ class BotSettings:
     # asking at once fits in the burst. 0 turns the limit off.
     source_turns_per_minute: float = 60.0
     source_turn_burst: int = 30
+    memory: MemorySettings = field(default_factory=MemorySettings)

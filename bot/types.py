@@ -81,6 +81,8 @@ class NewMessage:
     flagged: bool = False
     command: str | None = None  # `@chatbot help` and friends: kept out of model context
     author_is_bot: bool = False
+    asker_id: str | None = None  # answers: who asked
+    context: str | None = None  # answers: what the model was given, tokens per part (JSON)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +114,8 @@ class StoredMessage:
     flagged: bool = False
     command: str | None = None  # `@chatbot help` and friends: kept out of model context
     author_is_bot: bool = False
+    asker_id: str | None = None  # answers: who asked
+    context: str | None = None  # answers: what the model was given, tokens per part (JSON)
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,3 +128,30 @@ class UsageTotal:
     input_tokens: int
     output_tokens: int
     total_tokens: int
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """One version of a channel's rolling summary (derived data: memory can rebuild it).
+
+    `scope` is "" for the room's shared memory, an author id for per-member memory.
+    """
+
+    channel: ChannelKey
+    scope: str
+    covers_up_to_id: int  # the last message it summarises
+    covers_messages: int  # how many messages it has folded in, in all
+    text: str
+    model: str
+    input_tokens: int
+    output_tokens: int
+    created_at: datetime
+    id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryStats:
+    """What memory holds for a channel, for `@chatbot memory`."""
+
+    messages: int
+    last_context: str | None  # the newest answer's context sizes (JSON), if any

@@ -22,6 +22,7 @@ from chatbot.metrics import PrometheusMetrics
 from chatbot.operations import GracefulStop, build_health_router, build_ops_router
 from chatbot.providers import (
     ProviderSet,
+    build_embedder,
     build_moderator,
     check_provider_name,
     check_tag_providers,
@@ -77,6 +78,7 @@ def create_app(
     metrics = PrometheusMetrics()
     provider_set = ProviderSet(settings, providers)
     moderator = build_moderator(settings) if rules.moderation else None
+    embedder = build_embedder(settings)
     service = ChatService(
         store,
         provider_set,
@@ -85,6 +87,7 @@ def create_app(
         rules=rules,
         moderator=moderator,
         metrics=metrics,
+        embedder=embedder,
     )
     adapters = build_adapters(settings, service, web_hub=hub)
     for adapter in adapters:
@@ -101,9 +104,11 @@ def create_app(
             await adapter.start()
         yield
         await stop.run()  # answers in flight still reach every platform, then adapters stop
+        await service.close()  # long memory's background work
         await provider_set.close()
-        if moderator is not None:
-            await close_provider(moderator)
+        for extra in (moderator, embedder):
+            if extra is not None:
+                await close_provider(extra)
         await store.close()
 
     # FastAPI's /docs, /redoc and /openapi.json list every route to anyone: off unless asked.

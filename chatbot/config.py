@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from adapters.discord.settings import DiscordSettings
@@ -22,6 +22,7 @@ from bot.settings import (
     DEFAULT_MODEL,
     DEFAULT_SYSTEM_PROMPT,
     BotSettings,
+    MemorySettings,
     ModelSettings,
 )
 from chatbot.model_keys import MODEL_KEYS
@@ -107,8 +108,10 @@ class AppSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> AppSettings:
         read = Env(os.environ if env is None else env)
+        tags = _tags_config(read)
+        bot = bot_from_env(read)
         return cls(
-            bot=bot_from_env(read),
+            bot=replace(bot, memory=memory_settings(read, tags)),
             database_url=read.text("CHATBOT_DATABASE_URL") or DEFAULT_DATABASE_URL,
             openai_api_key=read.text("OPENAI_API_KEY"),
             openai_base_url=read.text("OPENAI_BASE_URL"),
@@ -116,7 +119,7 @@ class AppSettings:
             gemini_base_url=read.text("GOOGLE_GEMINI_BASE_URL"),
             redis_url=read.text("CHATBOT_REDIS_URL"),
             secrets={k: v for k in SECRET_NAMES if (v := read.text(k))},
-            tags=_tags_config(read),
+            tags=tags,
             web=web_from_env(read),
             cors=_cors(read),
             slack=slack_from_env(read),
@@ -161,6 +164,20 @@ def bot_from_env(read: Env) -> BotSettings:
         max_bot_turns=read.count(bot_turns, 3),
         source_turns_per_minute=read.number("CHATBOT_WEB_TURNS_PER_MINUTE", 60.0),
         source_turn_burst=read.count("CHATBOT_WEB_TURN_BURST", 30),
+    )
+
+
+def memory_settings(read: Env, tags: FileConfig) -> MemorySettings:
+    """The TOML's `[memory]` table, plus CHATBOT_EMBEDDING_MODEL / _PROVIDER for semantic recall."""
+    provider = read.text("CHATBOT_EMBEDDING_PROVIDER")
+    if provider is None:
+        provider = "gemini" if read.text("CHATBOT_PROVIDER") == "gemini" else "openai"
+    if provider not in ("openai", "gemini"):
+        raise ConfigError("CHATBOT_EMBEDDING_PROVIDER must be 'openai' or 'gemini'")
+    return MemorySettings(
+        **tags.memory,
+        embedding_model=read.text("CHATBOT_EMBEDDING_MODEL"),
+        embedding_provider=provider,
     )
 
 

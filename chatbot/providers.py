@@ -7,7 +7,7 @@ never loads google-genai.
 from __future__ import annotations
 
 from bot.moderation import Moderator
-from bot.providers.base import Provider, close_provider
+from bot.providers.base import Embedder, Provider, close_provider
 from bot.providers.unconfigured import UnconfiguredProvider
 from chatbot.config import AppSettings, ConfigError
 
@@ -102,6 +102,31 @@ def build_moderator(settings: AppSettings) -> Moderator:
         settings.bot.model.timeout,
     )
     return OpenAIModerator(client)
+
+
+def build_embedder(settings: AppSettings) -> Embedder | None:
+    """CHATBOT_EMBEDDING_MODEL: an embedder for semantic recall, or None (full text only)."""
+    memory = settings.bot.memory
+    if memory.embedding_model is None:
+        return None
+    missing = missing_for(settings, memory.embedding_provider)
+    if missing:
+        raise ConfigError(f"CHATBOT_EMBEDDING_MODEL is set, but {missing}")
+    timeout = settings.bot.model.timeout
+    if memory.embedding_provider == "gemini":
+        from bot.providers.embeddings import GeminiEmbedder
+        from bot.providers.gemini import build_gemini_client
+
+        assert settings.gemini_api_key is not None
+        client = build_gemini_client(settings.gemini_api_key, settings.gemini_base_url, timeout)
+        return GeminiEmbedder(client, memory.embedding_model)
+    from bot.providers.embeddings import OpenAIEmbedder
+    from bot.providers.openai_chat import build_openai_client
+
+    openai_client = build_openai_client(
+        settings.openai_api_key or "not-needed", settings.openai_base_url, timeout
+    )
+    return OpenAIEmbedder(openai_client, memory.embedding_model)
 
 
 def check_tag_providers(settings: AppSettings) -> None:

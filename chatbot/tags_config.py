@@ -48,6 +48,7 @@ class TagSpec:
     history_turns: int | None = None
     history_tokens: int | None = None
     enabled: bool = True
+    scope: str | None = None  # long memory: "shared" or "member"
     # The ModelSettings keys this tag sets (chatbot/model_keys.py): `model`, `temperature` ...
     model: dict[str, Any] = field(default_factory=dict)
 
@@ -62,6 +63,7 @@ class FileConfig:
     tags: dict[str, TagSpec]
     channels: dict[str, ChannelOverride] = field(default_factory=dict)
     commands: CommandPolicy = field(default_factory=CommandPolicy)
+    memory: dict[str, Any] = field(default_factory=dict)  # `[memory]`, checked
     moderation: bool = False
     source: str = "(built-in defaults)"
 
@@ -82,6 +84,7 @@ _TAG_OWN_KEYS: dict[str, tuple[tuple[type, ...], str]] = {
     "history_turns": _INT,
     "history_tokens": _INT,
     "enabled": _BOOL,
+    "scope": _STR,
 }
 _TAG_KEYS = {**_TAG_OWN_KEYS, **{k.name: _BY_KIND[k.kind] for k in MODEL_KEYS.values()}}
 _COMMAND_KEYS = {
@@ -90,8 +93,22 @@ _COMMAND_KEYS = {
     "reset_users": _STRS,
     "reset_on_web": _BOOL,
 }
-_CHANNEL_KEYS = {"persona": _STR, "system_prompt": _STR}
-_TOP_KEYS = ("moderation", "commands", "channels", "tags")
+_CHANNEL_KEYS = {"persona": _STR, "system_prompt": _STR, "scope": _STR}
+# `[memory]`: long memory (bot/settings.py MemorySettings), every key optional.
+_MEMORY_KEYS = {
+    "summaries": _BOOL,
+    "summary_model": _STR,
+    "summary_provider": _STR,
+    "summarise_after": _INT,
+    "summary_batch": _INT,
+    "summary_tokens": _INT,
+    "recall": _BOOL,
+    "recall_messages": _INT,
+    "recall_tokens": _INT,
+    "recent_share": _NUM,
+}
+SCOPES = ("shared", "member")
+_TOP_KEYS = ("moderation", "commands", "channels", "tags", "memory")
 
 
 # -- reading ------------------------------------------------------------------------------------
@@ -187,11 +204,19 @@ def _read(source: _Source, data: dict[str, Any]) -> dict[str, Any]:
     if "moderation" in data and not isinstance(data["moderation"], bool):
         raise source.error((), "moderation", f"expected true or false, got {data['moderation']!r}")
     _check(source, ("commands",), data.get("commands", {}), _COMMAND_KEYS)
+    memory = _check(source, ("memory",), data.get("memory", {}), _MEMORY_KEYS)
+    for key in ("summarise_after", "summary_batch", "summary_tokens", "recall_messages"):
+        if key in memory and memory[key] < 1:
+            raise source.error(("memory",), key, "must be at least 1")
+    if "recent_share" in memory and not 0.1 <= memory["recent_share"] <= 1:
+        raise source.error(("memory",), "recent_share", "must be between 0.1 and 1")
     channels = data.get("channels", {})
     if not isinstance(channels, dict):
         raise source.error((), "channels", "expected a table of channels")
     for key, table in channels.items():
         _check(source, ("channels", key), table, _CHANNEL_KEYS)
+        if table.get("scope", "shared") not in SCOPES:
+            raise source.error(("channels", key), "scope", "must be 'shared' or 'member'")
     tags = data.get("tags", {})
     if not isinstance(tags, dict):
         raise source.error((), "tags", "expected a table of tags")
@@ -206,6 +231,8 @@ def _read(source: _Source, data: dict[str, Any]) -> dict[str, Any]:
             raise source.error(
                 ("tags", name), "behaviour", f"must be one of {', '.join(BEHAVIOURS)}"
             )
+        if table.get("scope", "shared") not in SCOPES:
+            raise source.error(("tags", name), "scope", "must be 'shared' or 'member'")
         role = table.get("system_role")
         if role is not None and role not in ("system", "developer"):
             raise source.error(("tags", name), "system_role", "must be 'system' or 'developer'")
@@ -241,7 +268,9 @@ def _typed(data: dict[str, Any], source_name: str, user: _Source | None, name: s
     if name not in tags:
         tags[name] = TagSpec(name=name, description="the general assistant")
     channels = {
-        key: ChannelOverride(persona=t.get("persona"), system_prompt=t.get("system_prompt"))
+        key: ChannelOverride(
+            persona=t.get("persona"), system_prompt=t.get("system_prompt"), scope=t.get("scope")
+        )
         for key, t in data.get("channels", {}).items()
     }
     for key, override in channels.items():
@@ -264,6 +293,7 @@ def _typed(data: dict[str, Any], source_name: str, user: _Source | None, name: s
         },
         commands=commands,
         moderation=bool(data.get("moderation", False)),
+        memory=dict(data.get("memory", {})),
         source=source_name,
     )
 
@@ -314,6 +344,7 @@ def build_personas(config: FileConfig, bot: BotSettings) -> dict[str, Persona]:
             needs_text=spec.needs_text,
             usage_hint=spec.usage_hint,
             behaviour=spec.behaviour,
+            scope=spec.scope,
         )
     return personas
 

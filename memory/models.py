@@ -11,6 +11,7 @@ from sqlalchemy import (
     DateTime,
     Index,
     Integer,
+    LargeBinary,
     Text,
     UniqueConstraint,
     false,
@@ -53,6 +54,10 @@ class MessageRow(SQLModel, table=True):
     author_is_bot: bool = Field(
         default=False, sa_column=Column(Boolean, nullable=False, server_default=false())
     )
+    # Answers: who asked (per-member memory reads a person's questions and their answers).
+    asker_id: str | None = Field(default=None, max_length=255)
+    # Answers: what the model was given, tokens per part (JSON), for `@chatbot memory`.
+    context: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
 
 
 class ChannelRow(SQLModel, table=True):
@@ -68,3 +73,41 @@ class ChannelRow(SQLModel, table=True):
     # `@chatbot reset`: history at or before this message id is no longer sent to the model.
     reset_after_id: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
     updated_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+
+
+class SummaryRow(SQLModel, table=True):
+    """A channel's rolling summary, one row per version: derived data, rebuilt from messages.
+
+    `scope` is "" for the room's shared memory, or an author id for per-member memory. The
+    newest row of a (channel, scope) is the one in use; `covers_up_to_id` is the last message
+    it summarises. The transcript is never changed by summarising.
+    """
+
+    __tablename__ = "summaries"
+    __table_args__ = (Index("ix_summaries_channel_scope_id", "channel", "scope", "id"),)
+
+    id: int | None = Field(
+        default=None,
+        sa_column=Column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    )
+    channel: str = Field(max_length=255)
+    scope: str = Field(default="", max_length=255)
+    covers_up_to_id: int = Field(sa_column=Column(BigInteger, nullable=False))
+    covers_messages: int = Field(default=0)  # how many messages it has folded in, in all
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    model: str = Field(default="", max_length=128)
+    input_tokens: int = Field(default=0)
+    output_tokens: int = Field(default=0)
+    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+class EmbeddingRow(SQLModel, table=True):
+    """A message's embedding for semantic recall (CHATBOT_EMBEDDING_MODEL): derived data."""
+
+    __tablename__ = "embeddings"
+    __table_args__ = (Index("ix_embeddings_channel_message", "channel", "message_id"),)
+
+    message_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    channel: str = Field(max_length=255)
+    model: str = Field(max_length=128)
+    vector: bytes = Field(sa_column=Column(LargeBinary, nullable=False))  # float32, native order

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -13,55 +13,28 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from bot.memory import MemoryUnavailable
-from bot.types import ChannelKey, ChannelState, NewMessage, StoredMessage, Usage, UsageTotal
+from bot.types import (
+    ChannelKey,
+    ChannelState,
+    MemoryStats,
+    NewMessage,
+    StoredMessage,
+    Summary,
+    UsageTotal,
+)
+from memory import long_memory, search_index
 from memory.database import AsyncConnections, Database, Op, SQLiteThreads, sqlite_pragmas
-from memory.models import ChannelRow, MessageRow
+from memory.rows import CHANNELS, MESSAGES
+from memory.rows import to_stored as _to_stored
 
 log = logging.getLogger(__name__)
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./chatbot.db"
 T = TypeVar("T")
 
-_table = MessageRow.__table__  # type: ignore[attr-defined]
+_table = MESSAGES
 _c = _table.c
-_channels = ChannelRow.__table__  # type: ignore[attr-defined]
-
-
-def _utc(value: datetime) -> datetime:
-    # SQLite hands back naive datetimes; we only ever store UTC, so attach it.
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def _to_stored(row: object) -> StoredMessage:
-    return _stored(row._mapping)  # type: ignore[attr-defined]
-
-
-def _stored(m: Mapping[str, Any]) -> StoredMessage:
-    usage = None
-    if m["model"] is not None or m["total_tokens"] is not None:
-        usage = Usage(
-            input_tokens=m["input_tokens"] or 0,
-            output_tokens=m["output_tokens"] or 0,
-            total_tokens=m["total_tokens"] or 0,
-            model=m["model"] or "",
-            provider=m["provider"] or "",
-        )
-    return StoredMessage(
-        id=m["id"],
-        channel=m["channel"],
-        platform=m["platform"],
-        role=m["role"],
-        author_id=m["author_id"],
-        author_name=m["author_name"],
-        text=m["text"],
-        created_at=_utc(m["created_at"]),
-        platform_message_id=m["platform_message_id"],
-        tag=m["tag"],
-        usage=usage,
-        flagged=bool(m["flagged"]),
-        command=m["command"],
-        author_is_bot=bool(m["author_is_bot"]),
-    )
+_channels = CHANNELS
 
 
 def make_engine(url: str, *, busy_timeout: float = 30.0) -> AsyncEngine:
@@ -174,6 +147,8 @@ class SQLStore:
             "flagged": message.flagged,
             "command": message.command,
             "author_is_bot": message.author_is_bot,
+            "asker_id": message.asker_id,
+            "context": message.context,
         }
 
         if self._sqlite and self.group_commit:
@@ -182,8 +157,7 @@ class SQLStore:
 
     async def _add_one(self, values: dict[str, object]) -> StoredMessage | None:
         def op(conn: Connection) -> StoredMessage:
-            result = conn.execute(insert(_table).values(**values).returning(*_c))
-            return _to_stored(result.one())
+            return _insert_many(conn, [values])[0]
 
         try:
             return await self._write(op)
@@ -237,10 +211,12 @@ class SQLStore:
         return await self._read(lambda conn: _state(conn, channel))
 
     async def context(
-        self, channel: ChannelKey, limit: int, *, up_to_id: int
+        self, channel: ChannelKey, limit: int, *, up_to_id: int, author_id: str | None = None
     ) -> tuple[ChannelState, list[StoredMessage]]:
         def op(conn: Connection) -> tuple[ChannelState, list[StoredMessage]]:
             state = _state(conn, channel)
+            if author_id is not None:
+                return state, _recent_of(conn, channel, author_id, limit, state, up_to_id)
             params = _recent_params(channel, limit, state.reset_after_id, up_to_id)
             return state, _recent(conn, params)
 
@@ -275,24 +251,117 @@ class SQLStore:
         )
 
     async def forget(self, channel: ChannelKey, up_to_id: int) -> int:
-        query = delete(_table).where(_c.channel == channel, _c.id <= up_to_id)
-        return await self._write(lambda conn: conn.execute(query).rowcount or 0)
+        """`reset_deletes`: the messages up to the reset go, with everything derived from them
+        (their index entries, embeddings, and the channel's summaries)."""
+        where = (_c.channel == channel) & (_c.id <= up_to_id)
+
+        def op(conn: Connection) -> int:
+            gone = _delete_messages(conn, where)
+            long_memory.delete_summaries(conn, channel)
+            return gone
+
+        return await self._write(op)
+
+    async def forget_author(self, channel: ChannelKey, author_id: str) -> int:
+        """`forget me`: the author's messages here and what was derived from them; the
+        channel's summaries too (they are rebuilt from what is left)."""
+        where = (_c.channel == channel) & (_c.author_id == author_id) & (_c.role == "user")
+
+        def op(conn: Connection) -> int:
+            gone = _delete_messages(conn, where)
+            long_memory.delete_summaries(conn, channel)
+            return gone
+
+        return await self._write(op)
 
     async def edit(self, platform: str, platform_message_id: str, text: str) -> bool:
-        query = (
-            update(_table)
-            .where(_c.platform == platform, _c.platform_message_id == platform_message_id)
-            .values(text=text)
-        )
-        return bool(await self._write(lambda conn: conn.execute(query).rowcount))
+        where = (_c.platform == platform) & (_c.platform_message_id == platform_message_id)
+
+        def op(conn: Connection) -> bool:
+            found = conn.execute(
+                select(_c.id, _c.channel, _c.flagged, _c.command).where(where)
+            ).all()
+            if not found:
+                return False
+            conn.execute(update(_table).where(where).values(text=text))
+            ids = [r[0] for r in found]
+            search_index.remove(conn, ids)
+            long_memory.delete_embeddings(conn, ids)
+            search_index.add(conn, [(r[0], r[1], text) for r in found if not r[2] and r[3] is None])
+            return True
+
+        return await self._write(op)
 
     async def delete(self, platform: str, platform_message_ids: Sequence[str]) -> int:
         if not platform_message_ids:
             return 0
-        query = delete(_table).where(
-            _c.platform == platform, _c.platform_message_id.in_(list(platform_message_ids))
+        where = (_c.platform == platform) & _c.platform_message_id.in_(list(platform_message_ids))
+        return await self._write(lambda conn: _delete_messages(conn, where))
+
+    # -- long memory (derived data beside the transcript: memory/long_memory.py) --------------
+
+    async def recall(
+        self,
+        channel: ChannelKey,
+        question: str,
+        *,
+        after_id: int,
+        before_id: int,
+        limit: int,
+        author_id: str | None = None,
+    ) -> list[StoredMessage]:
+        return await self._read(
+            lambda conn: long_memory.recall(
+                conn, channel, question, after_id, before_id, limit, author_id
+            )
         )
-        return await self._write(lambda conn: conn.execute(query).rowcount or 0)
+
+    async def nearest(
+        self,
+        channel: ChannelKey,
+        model: str,
+        vector: Sequence[float],
+        *,
+        after_id: int,
+        before_id: int,
+        limit: int,
+        author_id: str | None = None,
+    ) -> list[StoredMessage]:
+        return await self._read(
+            lambda conn: long_memory.nearest(
+                conn, channel, model, vector, after_id, before_id, limit, author_id
+            )
+        )
+
+    async def summary(self, channel: ChannelKey, scope: str = "") -> Summary | None:
+        return await self._read(lambda conn: long_memory.latest_summary(conn, channel, scope))
+
+    async def save_summary(self, summary: Summary) -> None:
+        await self._write(lambda conn: long_memory.save_summary(conn, summary))
+
+    async def following(
+        self,
+        channel: ChannelKey,
+        *,
+        after_id: int,
+        before_id: int,
+        limit: int,
+        author_id: str | None = None,
+    ) -> list[StoredMessage]:
+        return await self._read(
+            lambda conn: long_memory.following(conn, channel, after_id, before_id, limit, author_id)
+        )
+
+    async def unembedded(self, model: str, limit: int) -> list[StoredMessage]:
+        return await self._read(lambda conn: long_memory.unembedded(conn, model, limit))
+
+    async def save_embeddings(
+        self, model: str, vectors: Sequence[tuple[StoredMessage, bytes]]
+    ) -> None:
+        await self._write(lambda conn: long_memory.save_embeddings(conn, model, vectors))
+
+    async def stats(self, channel: ChannelKey) -> MemoryStats:
+        return await self._read(lambda conn: long_memory.stats(conn, channel))
 
     async def usage(self, channel: ChannelKey, since: datetime | None = None) -> list[UsageTotal]:
         query = select(
@@ -355,6 +424,29 @@ def _recent(conn: Connection, params: dict[str, object]) -> list[StoredMessage]:
     return [_to_stored(r) for r in reversed(conn.execute(_NEWEST, params).all())]
 
 
+def _recent_of(
+    conn: Connection,
+    channel: ChannelKey,
+    author_id: str,
+    limit: int,
+    state: ChannelState,
+    up_to_id: int,
+) -> list[StoredMessage]:
+    """Per-member memory: one person's messages and the answers to them, newest `limit`."""
+    rows = conn.execute(
+        select(_table)
+        .where(
+            _c.channel == channel,
+            _c.id > state.reset_after_id,
+            _c.id <= up_to_id,
+            (_c.author_id == author_id) | (_c.asker_id == author_id),
+        )
+        .order_by(_c.id.desc())
+        .limit(limit)
+    ).all()
+    return [_to_stored(r) for r in reversed(rows)]
+
+
 def _state(conn: Connection, channel: ChannelKey) -> ChannelState:
     return _channel_state(channel, conn.execute(_STATE, {"channel": channel}).first())
 
@@ -378,7 +470,24 @@ def _insert_all(rows: list[dict[str, object]]) -> Op[list[StoredMessage]]:
 
 def _insert_many(conn: Connection, rows: list[dict[str, object]]) -> list[StoredMessage]:
     result = conn.execute(insert(_table).returning(*_c, sort_by_parameter_order=True), rows)
-    return [_to_stored(r) for r in result.all()]
+    stored = [_to_stored(r) for r in result.all()]
+    # The full-text index, in the same transaction: never recalled, never indexed.
+    search_index.add(
+        conn, [(m.id, m.channel, m.text) for m in stored if not m.flagged and m.command is None]
+    )
+    return stored
+
+
+def _delete_messages(conn: Connection, where: Any) -> int:
+    """Delete messages and what is derived from each (index entries, embeddings)."""
+    ids = [r[0] for r in conn.execute(select(_c.id).where(where)).all()]
+    if not ids:
+        return 0
+    search_index.remove(conn, ids)
+    long_memory.delete_embeddings(conn, ids)
+    for start in range(0, len(ids), 500):
+        conn.execute(delete(_table).where(_c.id.in_(ids[start : start + 500])))
+    return len(ids)
 
 
 def _settle(

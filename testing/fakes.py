@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import re
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -23,8 +24,10 @@ from bot.providers.base import DeltaSink, ModelReply
 from bot.types import (
     ChannelKey,
     ChannelState,
+    MemoryStats,
     NewMessage,
     StoredMessage,
+    Summary,
     Usage,
     UsageTotal,
 )
@@ -38,6 +41,7 @@ class InMemoryStore:
     def __init__(self) -> None:
         self.messages: list[StoredMessage] = []
         self.states: dict[ChannelKey, ChannelState] = {}
+        self.summaries: list[Summary] = []
         self.down = False
         self._ids = itertools.count(1)
         self._seen: set[tuple[str, str]] = set()
@@ -75,12 +79,17 @@ class InMemoryStore:
         return self.states.get(channel, ChannelState(channel=channel))
 
     async def context(
-        self, channel: ChannelKey, limit: int, *, up_to_id: int
+        self, channel: ChannelKey, limit: int, *, up_to_id: int, author_id: str | None = None
     ) -> tuple[ChannelState, list[StoredMessage]]:
         state = await self.state(channel)
-        return state, await self.recent(
-            channel, limit, after_id=state.reset_after_id, up_to_id=up_to_id
-        )
+        found = [
+            m
+            for m in self.messages
+            if m.channel == channel
+            and state.reset_after_id < m.id <= up_to_id
+            and (author_id is None or author_id in (m.author_id, m.asker_id))
+        ]
+        return state, found[-limit:] if limit > 0 else []
 
     async def save_chain(
         self, channel: ChannelKey, response_id: str | None, message_id: int | None
@@ -120,6 +129,102 @@ class InMemoryStore:
         count = len(self.messages) - len(kept)
         self.messages = kept
         return count
+
+    # -- long memory (naive: a word shared is a match; the real index is memory/search_index) --
+
+    def _recallable(
+        self, channel: ChannelKey, after_id: int, before_id: int, author_id: str | None
+    ) -> list[StoredMessage]:
+        return [
+            m
+            for m in self.messages
+            if m.channel == channel
+            and after_id < m.id < before_id
+            and not m.flagged
+            and m.command is None
+            and (author_id is None or author_id in (m.author_id, m.asker_id))
+        ]
+
+    async def forget_author(self, channel: ChannelKey, author_id: str) -> int:
+        self._check()
+        kept = [
+            m
+            for m in self.messages
+            if not (m.channel == channel and m.author_id == author_id and m.role == "user")
+        ]
+        gone = len(self.messages) - len(kept)
+        self.messages = kept
+        self.summaries = [s for s in self.summaries if s.channel != channel]
+        return gone
+
+    async def recall(
+        self,
+        channel: ChannelKey,
+        question: str,
+        *,
+        after_id: int,
+        before_id: int,
+        limit: int,
+        author_id: str | None = None,
+    ) -> list[StoredMessage]:
+        self._check()
+        asked = set(re.findall(r"\w{4,}", question.lower()))
+        found = [
+            (len(asked & set(re.findall(r"\w{4,}", m.text.lower()))), m)
+            for m in self._recallable(channel, after_id, before_id, author_id)
+        ]
+        found = [(n, m) for n, m in found if n]
+        found.sort(key=lambda f: (-f[0], -f[1].id))
+        return [m for _, m in found[:limit]]
+
+    async def nearest(
+        self,
+        channel: ChannelKey,
+        model: str,
+        vector: Sequence[float],
+        *,
+        after_id: int,
+        before_id: int,
+        limit: int,
+        author_id: str | None = None,
+    ) -> list[StoredMessage]:
+        self._check()
+        return []  # the fake keeps no vectors
+
+    async def summary(self, channel: ChannelKey, scope: str = "") -> Summary | None:
+        self._check()
+        mine = [s for s in self.summaries if s.channel == channel and s.scope == scope]
+        return mine[-1] if mine else None
+
+    async def save_summary(self, summary: Summary) -> None:
+        self._check()
+        self.summaries.append(replace(summary, id=len(self.summaries) + 1))
+
+    async def following(
+        self,
+        channel: ChannelKey,
+        *,
+        after_id: int,
+        before_id: int,
+        limit: int,
+        author_id: str | None = None,
+    ) -> list[StoredMessage]:
+        self._check()
+        return self._recallable(channel, after_id, before_id, author_id)[:limit]
+
+    async def unembedded(self, model: str, limit: int) -> list[StoredMessage]:
+        return []
+
+    async def save_embeddings(
+        self, model: str, vectors: Sequence[tuple[StoredMessage, bytes]]
+    ) -> None:
+        return None
+
+    async def stats(self, channel: ChannelKey) -> MemoryStats:
+        self._check()
+        mine = [m for m in self.messages if m.channel == channel]
+        contexts = [m.context for m in mine if m.role == "assistant" and m.context]
+        return MemoryStats(messages=len(mine), last_context=contexts[-1] if contexts else None)
 
     async def usage(self, channel: ChannelKey, since: datetime | None = None) -> list[UsageTotal]:
         self._check()

@@ -30,6 +30,16 @@ class Provider(Protocol):
         ...
 
 
+class Embedder(Protocol):
+    """Turns texts into vectors for semantic recall (CHATBOT_EMBEDDING_MODEL)."""
+
+    model: str
+
+    async def embed(self, texts: list[str]) -> list[list[float]]:
+        """One vector per text, in order. Raises bot.errors.ProviderError and nothing else."""
+        ...
+
+
 async def ignore_delta(_: str) -> None:
     return None
 

@@ -67,6 +67,26 @@ def json_bytes(data: Any) -> bytes:
         return json.dumps(data).encode()
 
 
+EMBEDDING_DIMENSIONS = 256
+
+
+def hashed_vector(text: str, dims: int = EMBEDDING_DIMENSIONS) -> list[float]:
+    """A deterministic stand-in for a real embedding: hashed character trigrams of the words
+    (3 letters or more), normalised, so texts that share word stems point the same way (good
+    enough to test the path for real)."""
+    import hashlib
+    import math
+    import re
+
+    vector = [0.0] * dims
+    for word in re.findall(r"\w{3,}", text.lower()):
+        for i in range(len(word) - 2):
+            digest = hashlib.blake2b(word[i : i + 3].encode(), digest_size=2).digest()
+            vector[int.from_bytes(digest, "big") % dims] += 1.0
+    norm = math.sqrt(sum(v * v for v in vector)) or 1.0
+    return [v / norm for v in vector]
+
+
 def _pieces(text: str, n: int = 4) -> list[str]:
     size = max(1, -(-len(text) // n))
     return [text[i : i + size] for i in range(0, len(text), size)]
@@ -92,6 +112,9 @@ class ModelServer:
     def chat_requests(self) -> list[dict[str, Any]]:
         return [r.body for r in self.requests if r.path.endswith("/chat/completions")]
 
+    def embedding_requests(self) -> list[dict[str, Any]]:
+        return [r.body for r in self.requests if r.path.endswith("/embeddings")]
+
     def moderation_requests(self) -> list[dict[str, Any]]:
         return [r.body for r in self.requests if r.path.endswith("/moderations")]
 
@@ -108,6 +131,7 @@ class ModelServer:
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_post("/v1/moderations", self._moderations)
+        app.router.add_post("/v1/embeddings", self._embeddings)
         self.add_routes(app)
         self._runner = web.AppRunner(app, handle_signals=False)
         await self._runner.setup()
@@ -217,6 +241,23 @@ class ModelServer:
         await resp.write(b"".join(held) + b"data: [DONE]\n\n")
         await resp.write_eof()
         return resp
+
+    async def _embeddings(self, request: web.Request) -> web.StreamResponse:
+        body = await self._record(request)
+        inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        data = [
+            {"object": "embedding", "index": i, "embedding": hashed_vector(str(text))}
+            for i, text in enumerate(inputs)
+        ]
+        tokens = sum(len(str(t)) for t in inputs)
+        return web.json_response(
+            {
+                "object": "list",
+                "data": data,
+                "model": body.get("model", "stub"),
+                "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+            }
+        )
 
     async def _moderations(self, request: web.Request) -> web.StreamResponse:
         body = await self._record(request)

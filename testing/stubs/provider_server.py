@@ -17,7 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
-from testing.stubs.model_server import ModelServer, Reply, _pieces
+from testing.stubs.model_server import ModelServer, Reply, _pieces, hashed_vector
 
 
 @dataclass
@@ -129,10 +129,22 @@ class ProviderServer(ModelServer):
 
     # -- Gemini ------------------------------------------------------------------------------
 
+    def _gemini_embeddings(self, method: str, body: dict[str, Any]) -> web.Response:
+        requests = body.get("requests") or [body]
+        vectors = []
+        for one in requests:
+            text = " ".join(p.get("text", "") for p in (one.get("content") or {}).get("parts", []))
+            vectors.append({"values": hashed_vector(text)})
+        if method == "embedContent":
+            return web.json_response({"embedding": vectors[0]})
+        return web.json_response({"embeddings": vectors})
+
     async def _gemini(self, request: web.Request) -> web.StreamResponse:
         body = await self._record(request)
         self.gemini_queries.append(request.query_string)
         model, _, method = request.match_info["call"].partition(":")
+        if method in ("embedContent", "batchEmbedContents"):
+            return self._gemini_embeddings(method, body)
         behaviour = self._next(body)
         early = await self._common(behaviour)
         if early is not None:

@@ -7,6 +7,7 @@ tests/providers and tests/memory; here is the policy the core alone owns.
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -15,8 +16,8 @@ from bot.delivery import Delivery
 from bot.errors import ErrorKind, ProviderError
 from bot.personas import default_persona
 from bot.service import ChatService
-from bot.settings import BotSettings
-from bot.types import Author, IncomingMessage
+from bot.settings import BotSettings, MemorySettings
+from bot.types import Author, IncomingMessage, NewMessage, Summary
 from testing.fakes import (
     EditingTarget,
     FakeProvider,
@@ -281,3 +282,103 @@ async def test_an_edit_is_remembered_and_a_deletion_stops_its_answer() -> None:
     await asyncio.wait_for(service.idle(), 1)  # the answer stopped, not five seconds later
     assert store.messages == [] and target.sent == []
     assert not await service.edited("test", "gone", "nothing to edit")
+
+
+# -- long memory -------------------------------------------------------------------------------
+
+
+async def seeded(service: ChatService, store: InMemoryStore, n: int, fact_at: int) -> None:
+    target = RecordingTarget()
+    for i in range(n):
+        text = "the deadline moved to friday" if i == fact_at else f"chatter number {i}"
+        await store.add(
+            NewMessage(
+                channel="web:room",
+                platform="test",
+                role="user",
+                author_id="u:ben",
+                author_name="ben",
+                text=text,
+                created_at=datetime.now(UTC),
+            )
+        )
+    assert target.sent == []
+
+
+async def test_summary_and_recall_share_the_budget_and_the_newest_turns_keep_priority() -> None:
+    settings = BotSettings(
+        max_history_tokens=2_000,
+        memory=MemorySettings(summarise_after=10, summary_batch=50, summary_tokens=300),
+    )
+    service, store, provider = make_service(settings=settings)
+    provider.default = lambda request: Say(
+        "- ben said the deadline moved" if request.system.startswith("You keep") else "ok"
+    )
+    await seeded(service, store, 120, fact_at=5)
+    target = RecordingTarget()
+    await turn(service, said("@chatbot what about the deadline?"), target)
+    first = provider.requests[0]
+    assert "ben: the deadline moved to friday" in first.system  # recalled, before any summary
+    assert "Older messages recalled" in first.system
+    assert [m for m in store.summaries if m.channel == "web:room"], "written in the background"
+    summary = store.summaries[-1]
+    question = next(m for m in store.messages if m.text == "@chatbot what about the deadline?")
+    window_start = question.id - 39  # the newest 40 turns, the question included
+    assert window_start - 10 <= summary.covers_up_to_id < window_start  # what left the window
+    await turn(service, said("@chatbot and again?"), target)
+    second = [r for r in provider.requests if r.turns[-1].content == "alice: and again?"][0]
+    assert "Earlier in this conversation" in second.system and "deadline moved" in second.system
+    record = json.loads(store.messages[-1].context or "{}")
+    assert record["summary"] > 0 and record["recent_turns"] == 40  # the window kept whole
+    assert record["system"] + record["summary"] + record["recall"] + record["recent"] <= (
+        record["budget"] + record["system"]
+    )
+
+
+async def test_a_reset_hides_the_old_summary_and_a_failed_summary_never_fails_a_turn() -> None:
+    settings = BotSettings(memory=MemorySettings(summarise_after=5, summary_batch=20))
+    service, store, provider = make_service(settings=settings)
+    provider.default = lambda request: (
+        ProviderError(ErrorKind.SERVER, "summarizer down")
+        if request.system.startswith("You keep")
+        else Say("ok")
+    )
+    await seeded(service, store, 80, fact_at=3)
+    target = RecordingTarget()
+    await turn(service, said("@chatbot hello"), target)
+    assert target.texts()[-1] == "ok" and store.summaries == []  # failed, logged, no harm
+    store.summaries.append(
+        Summary(
+            "web:room", "", store.messages[10].id, 10, "old digest", "m", 1, 1, datetime.now(UTC)
+        )
+    )
+    await turn(service, said("@chatbot reset", is_direct=True), target)  # a DM: theirs to reset
+    assert "I forgot this channel" in target.texts()[-1]
+    await turn(service, said("@chatbot after the reset"), target)
+    last = provider.requests[-1]
+    assert "old digest" not in last.system and "chatter" not in last.system
+
+
+async def test_when_the_budget_is_tight_the_newest_turns_keep_their_share() -> None:
+    settings = BotSettings(
+        max_history_tokens=600,
+        memory=MemorySettings(summary_tokens=1_000, recall_tokens=1_000, recent_share=0.5),
+    )
+    service, store, provider = make_service(settings=settings)
+    for i in range(60):
+        await store.add(
+            NewMessage(
+                channel="web:room",
+                platform="test",
+                role="user",
+                author_id="u:ben",
+                author_name="ben",
+                text=f"deadline note {i} " + "filler " * 20,
+                created_at=datetime.now(UTC),
+            )
+        )
+    await turn(service, said("@chatbot the deadline notes?"), RecordingTarget())
+    record = json.loads(store.messages[-1].context or "{}")
+    assert record["recall"] > 0  # older notes recalled ...
+    assert record["recall"] + record["summary"] <= record["budget"] // 2  # ... within their share
+    assert record["recent"] >= record["budget"] // 2 - 60  # the newest turns keep theirs

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from bot.errors import USER_LINES, ErrorKind
 from testing.stubs.provider_server import GeminiReply, ProviderServer
 from tests.helpers import Client, start_app
@@ -109,3 +111,20 @@ async def test_gemini_without_a_key_says_what_to_set(db_url: str) -> None:
         await app.stop()
     assert answer["error"] == "not_configured"
     assert "GEMINI_API_KEY" in answer["message"]
+
+
+async def test_gemini_embeddings_through_google_genai(pserver: ProviderServer) -> None:
+    from bot.providers.embeddings import GeminiEmbedder
+    from bot.providers.gemini import build_gemini_client
+    from testing.stubs.model_server import hashed_vector
+
+    client = build_gemini_client("gemini-test-not-a-secret", pserver.root, 5.0)
+    embedder = GeminiEmbedder(client, "text-embedding-004")
+    try:
+        vectors = await embedder.embed(["내 이름은 소연이야", "the deadline moved"])
+    finally:
+        await embedder.aclose()
+    assert len(vectors) == 2
+    assert vectors[1] == pytest.approx(hashed_vector("the deadline moved"))
+    calls = [r for r in pserver.requests if "embedContent" in r.path or "EmbedContents" in r.path]
+    assert calls and "text-embedding-004" in calls[0].path
