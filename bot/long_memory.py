@@ -149,10 +149,19 @@ class Summarizer:
         before_id: int,
         reset_after_id: int,
         model: ModelSettings,
+        covered: int | None = None,
     ) -> None:
         """Messages before `before_id` have left the recent window: summarise them when enough
-        have piled up. Returns at once; at most one update runs per (channel, scope)."""
+        have piled up. Returns at once; at most one update runs per (channel, scope).
+
+        `covered`, when the caller knows it, is where the current summary ends: ids grow by one
+        per stored message, so fewer ids than `summarise_after` between it and the window mean
+        fewer messages, and there is nothing to look at yet.
+        """
         if not self.settings.summaries:
+            return
+        start = max(covered or 0, reset_after_id)
+        if covered is not None and before_id - start <= self.settings.summarise_after:
             return
         key = (channel, scope)
         running = self._running.get(key)

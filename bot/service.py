@@ -563,6 +563,7 @@ class ChatService:
                     before_id=recent.messages[0].id,
                     reset_after_id=state.reset_after_id,
                     model=persona.model,
+                    covered=parts.summary.covers_up_to_id if parts.summary else None,
                 )
         system = prepared.system_prompt
         if parts.block():
