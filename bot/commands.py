@@ -11,7 +11,7 @@ from datetime import datetime, time
 from bot.channel_rules import ChatRules
 from bot.memory import Memory
 from bot.personas import Persona
-from bot.types import IncomingMessage, StoredMessage, UsageTotal, utcnow
+from bot.types import IncomingMessage, UsageTotal, utcnow
 
 COMMANDS = ("help", "reset", "usage")
 
@@ -34,17 +34,24 @@ def help_text(personas: Mapping[str, Persona], default: str, name: str) -> str:
     return "\n".join(lines)
 
 
+def unknown(command: str, name: str) -> str:
+    """A platform asked for a command by a name the core does not have (yet)."""
+    known = ", ".join(f"@{name} {c}" for c in COMMANDS)
+    return f"There is no `{command}` command. Commands: {known}."
+
+
 async def reset(
-    memory: Memory, rules: ChatRules, asked: StoredMessage, message: IncomingMessage
+    memory: Memory, rules: ChatRules, channel: str, up_to_id: int, message: IncomingMessage
 ) -> str:
+    """Forget `channel` up to and including message `up_to_id`, if the sender may."""
     if not rules.may_reset(message):
         return (
             "Only members with an allowed role may reset this channel "
             "(reset_roles / reset_users in the configuration)."
         )
-    await memory.reset(asked.channel, asked.id)
+    await memory.reset(channel, up_to_id)
     if rules.commands.reset_deletes:
-        gone = await memory.forget(asked.channel, asked.id)
+        gone = await memory.forget(channel, up_to_id)
         return f"Done: I forgot this channel and deleted {gone} stored messages."
     return "Done: I forgot this channel. Earlier messages are no longer sent to the model."
 
