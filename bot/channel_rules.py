@@ -14,6 +14,9 @@ class ChannelOverride:
 
     persona: str | None = None  # answers DMs, replies and plain `@chatbot` here
     system_prompt: str | None = None  # replaces that persona's system prompt here
+    # Discord: a mention here opens a thread named after the question, and the conversation
+    # continues there without further mentions.
+    threads: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -90,7 +90,7 @@ _COMMAND_KEYS = {
     "reset_users": _STRS,
     "reset_on_web": _BOOL,
 }
-_CHANNEL_KEYS = {"persona": _STR, "system_prompt": _STR}
+_CHANNEL_KEYS = {"persona": _STR, "system_prompt": _STR, "threads": _BOOL}
 _TOP_KEYS = ("moderation", "commands", "channels", "tags")
 
 
@@ -241,7 +241,11 @@ def _typed(data: dict[str, Any], source_name: str, user: _Source | None, name: s
     if name not in tags:
         tags[name] = TagSpec(name=name, description="the general assistant")
     channels = {
-        key: ChannelOverride(persona=t.get("persona"), system_prompt=t.get("system_prompt"))
+        key: ChannelOverride(
+            persona=t.get("persona"),
+            system_prompt=t.get("system_prompt"),
+            threads=t.get("threads", False),
+        )
         for key, t in data.get("channels", {}).items()
     }
     for key, override in channels.items():
