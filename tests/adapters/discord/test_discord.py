@@ -169,7 +169,7 @@ async def test_streamed_edits_are_paced_and_only_on_change(
     assert len(world.server.sent()) == 1  # one placeholder, then edits
     edits = world.server.edits()
     assert 1 <= len(edits) <= elapsed / 0.25 + 2
-    shown = [world.server.sent()[0].body["content"]] + [e.body["content"] for e in edits]  # type: ignore[index]
+    shown = [world.server.sent()[0].body["content"]] + [e.body["content"] for e in edits]
     assert all(a != b for a, b in zip(shown, shown[1:], strict=False))  # only on change
     gaps = [b.at - a.at for a, b in zip(edits, edits[1:], strict=False)]
     # Paced (chunks come every 0.05 s); the last edit is the final text, which is not throttled.
