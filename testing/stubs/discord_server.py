@@ -133,6 +133,7 @@ class DiscordServer:
     _sessions: dict[str, Session] = field(default_factory=dict)
     _session_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _limits: tuple[int, float] | None = None
+    _limit_headers: bool = True
     _buckets: dict[tuple[str, str], Bucket] = field(default_factory=dict)
     ready: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -158,10 +159,13 @@ class DiscordServer:
             }
         self.failures.append(Failure(method, path_part, status, body))
 
-    def limit_channels(self, limit: int, window: float) -> None:
+    def limit_channels(self, limit: int, window: float, *, headers: bool = True) -> None:
         """Discord's per-channel buckets: `limit` message creations, and separately `limit`
-        edits, per `window` seconds in each channel; the next one gets 429."""
+        edits, per `window` seconds in each channel; the next one gets 429. `headers=False`
+        keeps the X-RateLimit headers off successful answers, so discord.py cannot wait ahead
+        of time and every call over the limit shows as a 429."""
         self._limits = (limit, window)
+        self._limit_headers = headers
 
     def sent(self) -> list[Call]:
         return [c for c in self.calls if c.method == "POST" and c.path.endswith("/messages")]
@@ -396,7 +400,7 @@ class DiscordServer:
             return headers, reply({**body, "global": False}, 429, headers)
         bucket.remaining -= 1
         headers["X-RateLimit-Remaining"] = str(bucket.remaining)
-        return headers, None
+        return (headers if self._limit_headers else {}), None
 
     def _application(self) -> dict[str, Any]:
         return {
@@ -481,7 +485,14 @@ class DiscordServer:
                 {**data, "flags": flags},
                 webhook_token=token,
                 type=20,
-                interaction_metadata={"id": interaction_id, "type": interaction["type"]},
+                interaction_metadata={
+                    "id": interaction_id,
+                    "type": interaction["type"],
+                    "user": (interaction.get("member") or interaction)["user"],
+                    "authorizing_integration_owners": interaction.get(
+                        "authorizing_integration_owners", {}
+                    ),
+                },
             )
             self.responses[token] = [message["id"]]
             answer["interaction"].update(
