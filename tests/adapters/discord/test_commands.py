@@ -109,8 +109,9 @@ async def test_ask_is_deferred_at_once_and_the_answer_streams_into_the_response(
     pieces = [f"word{i} " for i in range(12)]
     model.then(Reply("".join(pieces), chunks=pieces, chunk_delay=0.08, delay=1.0))
     asked = await world.interact(ask_payload("what is a closure?"))
-    # Acknowledged long before the model even started (it waits 1 s before its first byte).
+    # Acknowledged at once, before the core even called the model (which then waits 1 s).
     assert callback_at(world, asked) - dispatched_at(world, asked) < 0.5
+    assert callback_at(world, asked) < model.requests[0].at
     assert callback(world, asked) == {"type": DEFERRED}  # public: the channel sees the answer
     edits = [
         c for c in world.server.response_calls(asked["token"]) if c.path.endswith("/@original")
