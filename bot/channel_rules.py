@@ -16,6 +16,9 @@ class ChannelOverride:
     system_prompt: str | None = None  # replaces that persona's system prompt here
     # "shared" (the room's conversation) or "member" (each person their own thread of memory).
     scope: str | None = None
+    # Discord: a mention here opens a thread named after the question, and the conversation
+    # continues there without further mentions.
+    threads: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ from datetime import datetime, time
 from bot.channel_rules import ChatRules
 from bot.memory import Memory
 from bot.personas import Persona
-from bot.types import IncomingMessage, StoredMessage, UsageTotal, utcnow
+from bot.types import IncomingMessage, UsageTotal, utcnow
 
 COMMANDS = ("help", "reset", "usage", "memory", "forget me")
 NOT_ALLOWED = (
@@ -40,14 +40,21 @@ def help_text(personas: Mapping[str, Persona], default: str, name: str) -> str:
     return "\n".join(lines)
 
 
+def unknown(command: str, name: str) -> str:
+    """A platform asked for a command by a name the core does not have (yet)."""
+    known = ", ".join(f"@{name} {c}" for c in COMMANDS)
+    return f"There is no `{command}` command. Commands: {known}."
+
+
 async def reset(
-    memory: Memory, rules: ChatRules, asked: StoredMessage, message: IncomingMessage
+    memory: Memory, rules: ChatRules, channel: str, up_to_id: int, message: IncomingMessage
 ) -> str:
+    """Forget `channel` up to and including message `up_to_id`, if the sender may."""
     if not rules.may_reset(message):
         return NOT_ALLOWED.format(what="reset this channel")
-    await memory.reset(asked.channel, asked.id)
+    await memory.reset(channel, up_to_id)
     if rules.commands.reset_deletes:
-        gone = await memory.forget(asked.channel, asked.id)
+        gone = await memory.forget(channel, up_to_id)
         return f"Done: I forgot this channel and deleted {gone} stored messages."
     return "Done: I forgot this channel. Earlier messages are no longer sent to the model."
 
@@ -75,13 +82,13 @@ async def usage(memory: Memory, channel: str, now: datetime | None = None) -> st
 
 
 async def forget_me(
-    memory: Memory, rules: ChatRules, asked: StoredMessage, message: IncomingMessage
+    memory: Memory, rules: ChatRules, channel: str, message: IncomingMessage
 ) -> str:
     """The sender's own messages in this channel leave memory, with everything derived from
     them; the channel's summary is rebuilt from what is left."""
     if not rules.may_reset(message):
         return NOT_ALLOWED.format(what="make me forget messages")
-    gone = await memory.forget_author(asked.channel, asked.author_id)
+    gone = await memory.forget_author(channel, message.author.id)
     return (
         f"Done: I deleted your {gone:,} messages in this channel from my memory "
         "(and the summary built on them; it is rebuilt without them)."

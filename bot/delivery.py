@@ -8,7 +8,9 @@
 - neither: one send at the end.
 Every part sent respects the target's length limit (bot/splitting.py); what does not fit in the
 first message follows as further messages. A target that can `notice` tells one person
-something (a refused message) without telling the room.
+something (a refused message) without telling the room. A `paced` target says when a streaming
+update would go over the platform's rate limit (shared by every answer in a Discord channel):
+that update is skipped, never the final text.
 """
 
 from __future__ import annotations
@@ -91,6 +93,15 @@ class TypingTarget(Protocol):
 
 
 @runtime_checkable
+class PacedTarget(Protocol):
+    def may_update(self) -> bool:
+        """Whether a streaming update (the placeholder, an edit) fits the platform's rate limit
+        now. Answers that share a limit (Discord: a channel's) share this budget; when it says
+        no the update is skipped, and the final text is always sent."""
+        ...
+
+
+@runtime_checkable
 class NoticeTarget(Protocol):
     async def notice(self, text: str, meta: ReplyMeta) -> None:
         """Tell only the person who sent the message (an error frame, an ephemeral post)."""
@@ -103,6 +114,7 @@ class Capabilities:
     editable: bool
     typing: bool
     notice: bool
+    paced: bool
 
 
 _capabilities: dict[type, Capabilities] = {}
@@ -122,6 +134,7 @@ def capabilities(target: object) -> Capabilities:
             editable=isinstance(target, EditableTarget),
             typing=isinstance(target, TypingTarget),
             notice=isinstance(target, NoticeTarget),
+            paced=isinstance(target, PacedTarget),
         )
     return found
 
@@ -215,6 +228,8 @@ class Delivery:
         preview = self._parts(self.text + " …")[0]
         if preview == self._shown:
             return
+        if self.can.paced and not cast(PacedTarget, self.target).may_update():
+            return  # the platform's budget is spent: skip this one, try again on the next delta
         self._last_edit = now
         await self._show(preview, self.meta)
         self.streamed = True

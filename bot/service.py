@@ -1,8 +1,10 @@
 """The turn: filter, de-duplicate, store, and (when addressed) answer in the channel's order.
 
-This is the core's front door for every adapter: `receive` (a platform message), `seed` (what a
-platform already holds of a conversation new to memory), `history` (a room's stored messages
-for a client that shows them). Adapters never reach memory or the settings any other way.
+This is the core's front door for every adapter: `receive` (a platform message), `command` (a
+command a platform asks for by name: a slash command), `seed` (what a platform already holds of
+a conversation new to memory), `history` (a room's stored messages for a client that shows
+them), `edited` and `deleted`, `tags_for` (the tags a channel offers). Adapters never reach
+memory or the settings any other way.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from datetime import datetime
 from bot.addressing import Addressed, TagParser
 from bot.chain import chain_eligible, load_chain
 from bot.channel_rules import ChatRules
-from bot.commands import command_of, forget_me, help_text, memory_report
+from bot.commands import command_of, forget_me, help_text, memory_report, unknown
 from bot.commands import reset as reset_channel
 from bot.commands import usage as usage_lines
 from bot.context import ChatTurn, ModelRequest, Window, recent_window, select_history
@@ -120,6 +122,12 @@ class ChatService:
         """Names people may not take: the bot's, the system's, every tag's."""
         return frozenset({self.settings.name, "system", *self.personas})
 
+    def tags_for(self, channel: str) -> list[Persona]:
+        """The tags a question in `channel` may name, its default persona first (for a
+        platform's picker: Discord's `/ask persona`)."""
+        default = self.rules.for_channel(channel).persona or self.settings.name
+        return sorted(self.personas.values(), key=lambda p: (p.name != default, p.name))
+
     async def history(self, channel: str, limit: int, *, after_id: int = 0) -> list[StoredMessage]:
         """The channel's newest `limit` stored messages after `after_id`, oldest first.
 
@@ -167,7 +175,8 @@ class ChatService:
         try:
             addressed = await self._addressed(message)
             command = None
-            if addressed is not None and addressed.tag == self.settings.name:
+            # An explicit question (`asks`) is never a command: those come through `command`.
+            if addressed is not None and addressed.tag == self.settings.name and not message.asks:
                 command = command_of(addressed.text)
             flagged = await self._flagged(message)
             stored = await self.memory.add(_as_new(message, flagged, addressed, command))
@@ -222,7 +231,12 @@ class ChatService:
     ) -> Received:
         self.metrics.turn_failed(message.platform, kind.value)
         delivery = Delivery(target, self.settings.name)
-        concerns_bot = message.mentions_bot or message.is_direct or message.reply_to_bot
+        concerns_bot = (
+            message.mentions_bot
+            or message.is_direct
+            or message.reply_to_bot
+            or message.asks is not None
+        )
         if delivery.can.notice or concerns_bot or self.tags.parse(message.text) is not None:
             await delivery.notice(USER_LINES[kind], kind)
         return Received(stored=None, refused=kind)
@@ -368,7 +382,7 @@ class ChatService:
             await delivery.fail(REFUSAL, ErrorKind.BLOCKED)
             return
         if asked.command is not None:
-            await self._command(asked.command, asked, message, delivery)
+            await self._command(asked.command, asked.channel, asked.id, message, delivery)
             return
         if needs_usage_hint(persona, addressed.text):
             await delivery.fail(persona.usage_hint or USER_LINES[ErrorKind.USAGE], ErrorKind.USAGE)
@@ -407,32 +421,51 @@ class ChatService:
             persona = replace(persona, system_prompt=override.system_prompt)
         return prepare(persona, addressed.text, asked.author_name)
 
+    async def command(self, name: str, message: IncomingMessage, target: ReplyTarget) -> None:
+        """A command a platform asks for by name (Discord's `/reset`), answered in
+        `message.channel` exactly as `@chatbot <name>` would be, with the same permissions
+        (`message` carries the sender and their roles). Neither the request nor the reply is
+        stored. Returns once the reply was delivered; a name the core does not know gets a line
+        that lists the commands."""
+        delivery = Delivery(target, self.settings.name, edit_interval=self.edit_interval)
+        try:
+            newest = await self.memory.recent(message.channel, 1)
+            # A reset forgets what the channel held when it was asked for.
+            up_to_id = newest[-1].id if newest else 0
+            await self._command(name.strip().lower(), message.channel, up_to_id, message, delivery)
+        except MemoryUnavailable:
+            await delivery.fail(USER_LINES[ErrorKind.STORAGE], ErrorKind.STORAGE)
+        except Exception:
+            log.exception("unexpected failure running the %s command", name)
+            await delivery.fail(USER_LINES[ErrorKind.SERVER_FAILURE], ErrorKind.SERVER_FAILURE)
+
     async def _command(
         self,
         command: str,
-        asked: StoredMessage,
+        channel: str,
+        up_to_id: int,
         message: IncomingMessage,
         delivery: Delivery,
     ) -> None:
         try:
-            async with self._lock(asked.channel):
+            async with self._lock(channel):
                 if command == "help":
-                    default = self.rules.for_channel(asked.channel).persona or self.settings.name
+                    default = self.rules.for_channel(channel).persona or self.settings.name
                     text = help_text(self.personas, default, self.settings.name)
                 elif command == "reset":
-                    text = await reset_channel(self.memory, self.rules, asked, message)
+                    text = await reset_channel(self.memory, self.rules, channel, up_to_id, message)
+                elif command == "usage":
+                    text = await usage_lines(self.memory, channel)
                 elif command == "forget me":
-                    text = await forget_me(self.memory, self.rules, asked, message)
+                    text = await forget_me(self.memory, self.rules, channel, message)
                 elif command == "memory":
-                    persona = self.personas[
-                        self.rules.for_channel(asked.channel).persona or self.settings.name
-                    ]
-                    scope = self._scope(persona, asked.channel)
+                    default = self.rules.for_channel(channel).persona or self.settings.name
+                    scope = self._scope(self.personas[default], channel)
                     text = await memory_report(
-                        self.memory, asked.channel, scope_key(scope, asked.author_id)
+                        self.memory, channel, scope_key(scope, message.author.id)
                     )
                 else:
-                    text = await usage_lines(self.memory, asked.channel)
+                    text = unknown(command, self.settings.name)
         except MemoryUnavailable:
             await delivery.fail(USER_LINES[ErrorKind.STORAGE], ErrorKind.STORAGE)
             return

@@ -45,6 +45,10 @@ class IncomingMessage:
     reply_to_bot: bool = False  # a reply to one of the bot's messages
     is_direct: bool = False  # a direct message with the bot
     in_thread: bool = False  # a reply in a thread (the core knows whether the bot is part of it)
+    # The platform says this is an explicit question to the bot (a slash command, a context
+    # menu): the value is the tag it names, or the bot's own name. `text` is the question as
+    # typed; no tag or mention needs to be in it.
+    asks: str | None = None
     time: datetime = field(default_factory=utcnow)
     # The sender's platform roles (Discord role names/ids, Slack: none yet): `@chatbot reset`
     # checks them against the configured reset_roles.

@@ -52,6 +52,22 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_discord(settings: AppSettings) -> None:
+    discord = settings.discord
+    if not discord.token:
+        return
+    if discord.shard_ids is not None:
+        shards = f"shards {','.join(map(str, discord.shard_ids))} of {discord.shard_count}"
+    elif discord.sharded:
+        shards = f"all {discord.shard_count or 'auto'} shards"
+    else:
+        shards = "one connection"
+    where = ", ".join(map(str, discord.guilds)) if discord.guilds else "globally"
+    commands = f"commands registered {where}" if discord.syncs_commands else "commands: not here"
+    content = "on" if discord.message_content else "off"
+    print(f"discord:   on ({shards}; {commands}; Message Content intent {content})")
+
+
 def _check_slack(settings: AppSettings) -> None:
     if settings.slack is not None:
         ways = [
@@ -118,6 +134,7 @@ def _check(_: argparse.Namespace) -> int:
         state = "set" if name in settings.secrets else "missing"
         print(f"{name:22} {state}")
     _check_slack(settings)
+    _check_discord(settings)
     if settings.gemini_base_url:
         print(f"gemini url: {redact_url(settings.gemini_base_url)}")
     print()

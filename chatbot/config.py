@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from adapters.discord.settings import DiscordSettings
+from adapters.discord.settings import DiscordSettings, parse_guild_ids, parse_shard_ids
 from adapters.slack.settings import DEFAULT_API_URL, SlackSettings
 from adapters.web.cors import CorsPolicy
 from adapters.web.settings import MAX_CONNECTIONS_PER_ADDRESS, WebSettings
@@ -209,10 +209,43 @@ def slack_from_env(read: Env) -> SlackSettings | None:
 
 
 def discord_from_env(read: Env) -> DiscordSettings:
+    """CHATBOT_DISCORD_SHARD_COUNT: `auto` (one process, Discord's advice) or the total;
+    CHATBOT_DISCORD_SHARDS: this process's share of that total (`0-3`)."""
+    sharded = read.flag("CHATBOT_DISCORD_SHARDED")
+    count_text = read.text("CHATBOT_DISCORD_SHARD_COUNT")
+    count: int | None = None
+    if count_text is not None and count_text.lower() != "auto":
+        count = read.count("CHATBOT_DISCORD_SHARD_COUNT", 0)
+        if count < 1:
+            raise ConfigError("CHATBOT_DISCORD_SHARD_COUNT must be at least 1, or auto")
+    ids: tuple[int, ...] | None = None
+    ids_text = read.text("CHATBOT_DISCORD_SHARDS")
+    if ids_text is not None:
+        try:
+            ids = parse_shard_ids(ids_text)
+        except ValueError as exc:
+            raise ConfigError(f"CHATBOT_DISCORD_SHARDS: {exc}") from exc
+        if count is None:
+            raise ConfigError(
+                "CHATBOT_DISCORD_SHARDS needs CHATBOT_DISCORD_SHARD_COUNT=<all shards of the "
+                "bot>, so that every process splits the same total"
+            )
+        if ids[-1] >= count:
+            raise ConfigError(
+                f"CHATBOT_DISCORD_SHARDS: shard {ids[-1]} does not exist among "
+                f"CHATBOT_DISCORD_SHARD_COUNT={count} (ids are 0 to {count - 1})"
+            )
+    try:
+        guilds = parse_guild_ids(read.text("CHATBOT_DISCORD_GUILDS") or "")
+    except ValueError as exc:
+        raise ConfigError(f"CHATBOT_DISCORD_GUILDS: {exc}") from exc
     return DiscordSettings(
         token=read.text("DISCORD_TOKEN"),
         message_content=read.flag("CHATBOT_DISCORD_MESSAGE_CONTENT"),
-        sharded=read.flag("CHATBOT_DISCORD_SHARDED"),
+        sharded=sharded or count_text is not None or ids is not None,
+        shard_ids=ids,
+        shard_count=count,
+        guilds=guilds,
     )
 
 

@@ -93,7 +93,7 @@ _COMMAND_KEYS = {
     "reset_users": _STRS,
     "reset_on_web": _BOOL,
 }
-_CHANNEL_KEYS = {"persona": _STR, "system_prompt": _STR, "scope": _STR}
+_CHANNEL_KEYS = {"persona": _STR, "system_prompt": _STR, "scope": _STR, "threads": _BOOL}
 # `[memory]`: long memory (bot/settings.py MemorySettings), every key optional.
 _MEMORY_KEYS = {
     "summaries": _BOOL,
@@ -269,7 +269,10 @@ def _typed(data: dict[str, Any], source_name: str, user: _Source | None, name: s
         tags[name] = TagSpec(name=name, description="the general assistant")
     channels = {
         key: ChannelOverride(
-            persona=t.get("persona"), system_prompt=t.get("system_prompt"), scope=t.get("scope")
+            persona=t.get("persona"),
+            system_prompt=t.get("system_prompt"),
+            scope=t.get("scope"),
+            threads=t.get("threads", False),
         )
         for key, t in data.get("channels", {}).items()
     }

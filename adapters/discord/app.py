@@ -1,40 +1,55 @@
 """The Discord adapter: a discord.py gateway client running inside the service.
 
 Triggers: a mention of the bot, a reply to one of its messages, any DM, the `@chatbot` text tag
-(which Discord only delivers with the Message Content intent). With that privileged intent on,
-plain channel chat is stored into memory too; without it Discord blanks the content of posts
-that do not concern the bot, so they are skipped.
+(which Discord only delivers with the Message Content intent), and the application commands
+(commands.py, interactions.py). With that privileged intent on, plain channel chat is stored
+into memory too; without it Discord blanks the content of posts that do not concern the bot, so
+they are skipped. Edits and deletions reach memory (`ChatService.edited` / `.deleted`); in a
+channel with `threads = true` a mention opens a thread for the conversation (threads.py).
+Shards: this process runs CHATBOT_DISCORD_SHARDS of CHATBOT_DISCORD_SHARD_COUNT; memory and
+de-duplication are the database's, shared by every process.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
+from typing import Any
 
 import discord
 
+from adapters.discord.commands import build_tree, sync
 from adapters.discord.inbound import (
     CHAT_TYPES,
+    PLATFORM,
+    channel_key,
     incoming,
     normalise_text,
     replies_to,
     resolve_channel,
 )
+from adapters.discord.interactions import Interactions
+from adapters.discord.pacing import ChannelPacer
 from adapters.discord.settings import DiscordSettings
 from adapters.discord.target import NO_PINGS, DiscordTarget
+from adapters.discord.threads import open_thread
 from bot.delivery import ReplyMeta
 from bot.service import ChatService, Received
 
 log = logging.getLogger(__name__)
 
-# View Channels, Send Messages, Send Messages in Threads, Read Message History.
+# View Channels, Send Messages, Send Messages in Threads, Create Public Threads, Read Message
+# History: 309237713920.
 INVITE_PERMISSIONS = discord.Permissions(
     view_channel=True,
     send_messages=True,
     send_messages_in_threads=True,
+    create_public_threads=True,
     read_message_history=True,
 )
+INVITE_SCOPES = ("bot", "applications.commands")
 UNREADABLE_REPLY = (
     "I can't read replies that don't mention me. Keep the reply's @ switched on, or mention me."
 )
@@ -49,13 +64,45 @@ def intents_for(settings: DiscordSettings) -> discord.Intents:
     return intents
 
 
-def build_client(settings: DiscordSettings) -> discord.Client:
-    kind = discord.AutoShardedClient if settings.sharded else discord.Client
-    return kind(intents=intents_for(settings), allowed_mentions=NO_PINGS)
+Setup = Callable[[], Awaitable[None]]
+
+
+class _Client(discord.Client):
+    """discord.py calls `setup_hook` after login, before the gateway: commands sync there."""
+
+    def __init__(self, setup: Setup, **options: Any):
+        super().__init__(**options)
+        self._setup = setup
+
+    async def setup_hook(self) -> None:
+        await self._setup()
+
+
+class _ShardedClient(discord.AutoShardedClient):
+    def __init__(self, setup: Setup, **options: Any):
+        super().__init__(**options)
+        self._setup = setup
+
+    async def setup_hook(self) -> None:
+        await self._setup()
+
+
+def build_client(settings: DiscordSettings, setup: Setup) -> discord.Client:
+    options: dict[str, Any] = {"intents": intents_for(settings), "allowed_mentions": NO_PINGS}
+    if not settings.sharded:
+        return _Client(setup, **options)
+    # No count: as many as Discord advises, all here. No ids: every shard of the count here.
+    if settings.shard_count is not None:
+        options["shard_count"] = settings.shard_count
+    if settings.shard_ids is not None:
+        options["shard_ids"] = list(settings.shard_ids)
+    return _ShardedClient(setup, **options)
 
 
 def invite_url(application_id: int) -> str:
-    return discord.utils.oauth_url(application_id, permissions=INVITE_PERMISSIONS, scopes=("bot",))
+    return discord.utils.oauth_url(
+        application_id, permissions=INVITE_PERMISSIONS, scopes=INVITE_SCOPES
+    )
 
 
 class DiscordAdapter:
@@ -67,10 +114,19 @@ class DiscordAdapter:
         self.service = service
         self.settings = settings
         self.tag = service.name
-        self.client = build_client(settings)
+        self.client = build_client(settings, self.setup_hook)
+        self.pacer = ChannelPacer()  # every answer in a channel shares its rate limit
+        self.interactions = Interactions(service, self.tag)
+        self.tree = build_tree(self.client, self.interactions)
         self._task: asyncio.Task[None] | None = None
-        self.client.event(self.on_ready)
-        self.client.event(self.on_message)
+        for handler in (
+            self.on_ready,
+            self.on_message,
+            self.on_raw_message_edit,
+            self.on_raw_message_delete,
+            self.on_raw_bulk_message_delete,
+        ):
+            self.client.event(handler)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -106,13 +162,52 @@ class DiscordAdapter:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
 
+    async def setup_hook(self) -> None:
+        """After login, before the gateway: register the application commands (one process
+        does: the one with shard 0)."""
+        if self.settings.syncs_commands:
+            await sync(self.tree, self.settings.guilds)
+
     # -- events ----------------------------------------------------------------------------
 
     async def on_ready(self) -> None:
         user = self.client.user
         log.info("discord: logged in as %s (%s)", user, user.id if user else "?")
+        if isinstance(self.client, discord.AutoShardedClient):
+            log.info(
+                "discord: running shards %s of %s",
+                sorted(self.client.shards),
+                self.client.shard_count,
+            )
         if self.client.application_id is not None:
             log.info("discord: invite URL %s", invite_url(self.client.application_id))
+
+    async def on_raw_message_edit(self, payload: discord.RawMessageUpdateEvent) -> None:
+        """An edit: memory keeps the new text. An edit is never answered."""
+        me = self.client.user
+        message = payload.message
+        if me is None or message.author.id == me.id or message.edited_at is None:
+            return  # our own streaming, or an embed unfurled: not an edit of what was said
+        text = normalise_text(message, me.id, self.tag).text
+        if not text.strip():
+            return  # Discord blanked it (no Message Content intent): keep what we have
+        try:
+            await self.service.edited(PLATFORM, str(message.id), text)
+        except Exception:
+            log.exception("discord: failed handling the edit of %s", message.id)
+
+    async def on_raw_message_delete(self, payload: discord.RawMessageDeleteEvent) -> None:
+        await self._deleted([payload.message_id])
+
+    async def on_raw_bulk_message_delete(self, payload: discord.RawBulkMessageDeleteEvent) -> None:
+        await self._deleted(sorted(payload.message_ids))
+
+    async def _deleted(self, ids: list[int]) -> None:
+        """Deleted on Discord: gone from memory, and an answer still being written stops."""
+        try:
+            await self.service.deleted(PLATFORM, [str(i) for i in ids])
+        except Exception:
+            log.exception("discord: failed handling the deletion of %d messages", len(ids))
 
     async def on_message(self, message: discord.Message) -> None:
         try:
@@ -132,7 +227,18 @@ class DiscordAdapter:
         concerns_bot = normalised.mentioned or direct or reply_to_bot
         channel = await resolve_channel(message)
         msg = incoming(message, channel, normalised, me.id, reply_to_bot=reply_to_bot)
-        target = DiscordTarget(message, self.tag)
+        target = DiscordTarget(message, self.tag, pacer=self.pacer)
+        if (
+            normalised.mentioned
+            and not author.bot
+            and isinstance(channel, discord.TextChannel)
+            and self.service.rules.for_channel(msg.channel).threads
+        ):
+            thread = await open_thread(message, msg.text, self.tag)
+            if thread is not None:
+                # The question opens the thread's conversation; the answer goes there.
+                msg = replace(msg, channel=channel_key(message, thread), in_thread=True)
+                target = DiscordTarget(message, self.tag, channel=thread, pacer=self.pacer)
         if not self.settings.message_content and not concerns_bot:
             # Discord blanked its content: nothing to store, yet the core hears someone spoke.
             return await self.service.receive(replace(msg, text=""), target)

@@ -40,12 +40,24 @@ async def resolve_channel(message: discord.Message) -> object:
 
 def channel_key(message: discord.Message, channel: object) -> str:
     """`discord:<guild>:<channel>[:<thread>]`, or `discord:dm:<channel>` for direct messages."""
+    return key_for(message.guild.id if message.guild is not None else None, channel)
+
+
+def key_for(guild_id: int | None, channel: object) -> str:
+    """The conversation key of a channel (a thread names its parent) in a guild, or a DM."""
     assert isinstance(channel, discord.abc.Snowflake)
-    if message.guild is None:
+    if guild_id is None:
         return f"{PLATFORM}:dm:{channel.id}"
     if isinstance(channel, discord.Thread):
-        return f"{PLATFORM}:{message.guild.id}:{channel.parent_id}:{channel.id}"
-    return f"{PLATFORM}:{message.guild.id}:{channel.id}"
+        return f"{PLATFORM}:{guild_id}:{channel.parent_id}:{channel.id}"
+    return f"{PLATFORM}:{guild_id}:{channel.id}"
+
+
+def bots_thread(channel: object, bot_id: int) -> bool:
+    """A thread the bot opened for a conversation (`threads = true`): what is said there is
+    said to the bot once it has answered there, as in a Slack thread it took part in. Threads
+    people open stay as they are: mention or reply to ask."""
+    return isinstance(channel, discord.Thread) and channel.owner_id == bot_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +145,7 @@ def incoming(
         mentions_bot=normalised.mentioned,
         is_direct=message.guild is None,
         reply_to_bot=reply_to_bot,
+        in_thread=bots_thread(channel, bot_id),
         time=message.created_at,
         roles=member_roles(author),
     )

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import discord
 
+from adapters.discord.pacing import ChannelPacer
 from bot.delivery import ReplyMeta
 from bot.errors import ErrorKind
 from bot.splitting import split_message
@@ -54,20 +55,44 @@ class Sent:
 
 
 class DiscordTarget:
+    """An answer in a channel: a reply to the asking message (or, in a thread opened for it,
+    plain posts there), within the channel's budget for streaming updates (pacing.py)."""
+
     max_length = DISCORD_LIMIT - LABEL_RESERVE
 
-    def __init__(self, asking: discord.Message, default_persona: str):
+    def __init__(
+        self,
+        asking: discord.Message,
+        default_persona: str,
+        *,
+        channel: discord.Thread | None = None,
+        pacer: ChannelPacer | None = None,
+    ):
         self.asking = asking
-        self.channel = asking.channel
+        self.channel = channel if channel is not None else asking.channel
+        # A reply must be in the asking message's channel; a thread opened for it shows it.
+        self._can_reply = channel is None or channel.id == asking.channel.id
         self.default_persona = default_persona
+        self.pacer = pacer
         self._replied = False
         self._silenced = False  # no permission to post here: stop trying
 
     def measure(self, text: str) -> int:
         return len(text)
 
+    def may_update(self) -> bool:
+        return self.pacer is None or self.pacer.may_update(self._channel_id())
+
+    def _channel_id(self) -> int:
+        return self.channel.id
+
+    def _spent(self) -> None:
+        if self.pacer is not None:
+            self.pacer.spent(self._channel_id())
+
     async def _post(self, content: str, *, reply: bool) -> discord.Message:
-        if reply:
+        self._spent()
+        if reply and self._can_reply:
             return await self.channel.send(
                 content,
                 reference=self.asking.to_reference(fail_if_not_exists=False),
@@ -117,6 +142,7 @@ class DiscordTarget:
         if handle is None:
             return
         content = decorate(text, meta, first=handle.first, default_persona=self.default_persona)
+        self._spent()
         try:
             handle.message = await handle.message.edit(content=content, allowed_mentions=NO_PINGS)
         except discord.NotFound:
@@ -163,3 +189,70 @@ class DiscordTarget:
             yield
         finally:
             await indicator.__aexit__(None, None, None)
+
+
+class InteractionTarget:
+    """The answer to an application command. The deferred response ("chatbot is thinking…")
+    becomes the answer's first message by editing it (`PATCH .../messages/@original`), and the
+    core's Delivery streams by editing that; what does not fit follows as follow-ups. Ephemeral
+    answers (reset, usage, help, memory) stay visible to the asker only. Each interaction has
+    its own webhook bucket, so no channel budget applies."""
+
+    max_length = DISCORD_LIMIT - LABEL_RESERVE
+
+    def __init__(self, interaction: discord.Interaction, default_persona: str, *, ephemeral: bool):
+        self.interaction = interaction
+        self.default_persona = default_persona
+        self.ephemeral = ephemeral
+        self._original_used = False
+        self._gone = False  # the token expired or the response was deleted: stop trying
+
+    def measure(self, text: str) -> int:
+        return len(text)
+
+    async def _post(self, content: str) -> Sent:
+        if not self._original_used:
+            message: discord.Message = await self.interaction.edit_original_response(
+                content=content, allowed_mentions=NO_PINGS
+            )
+            self._original_used = True
+            return Sent(message, first=True)
+        followup = await self.interaction.followup.send(
+            content, ephemeral=self.ephemeral, allowed_mentions=NO_PINGS, wait=True
+        )
+        return Sent(followup, first=False)
+
+    async def send(self, text: str, meta: ReplyMeta) -> Sent | None:
+        if self._gone:
+            return None
+        first = not self._original_used
+        content = decorate(text, meta, first=first, default_persona=self.default_persona)
+        try:
+            try:
+                return await self._post(content)
+            except discord.HTTPException as exc:
+                if exc.code != INVALID_FORM_BODY:
+                    raise
+                parts = split_message(content, DISCORD_LIMIT - 100, utf16_len)
+                sent = await self._post(parts[0])
+                for part in parts[1:]:
+                    await self._post(part)
+                return sent
+        except discord.HTTPException as exc:
+            self._gone = exc.status in (401, 404)
+            log.warning("discord: answering interaction %s failed: %s", self.interaction.id, exc)
+            return None
+
+    async def edit(self, handle: Sent | None, text: str, meta: ReplyMeta) -> None:
+        if handle is None or self._gone:
+            return
+        content = decorate(text, meta, first=handle.first, default_persona=self.default_persona)
+        try:
+            handle.message = await handle.message.edit(content=content, allowed_mentions=NO_PINGS)
+        except discord.HTTPException as exc:
+            self._gone = exc.status in (401, 404)
+            log.warning(
+                "discord: editing the answer to interaction %s failed: %s",
+                self.interaction.id,
+                exc,
+            )

@@ -37,6 +37,25 @@ def test_check_reports_missing_and_never_prints_secrets(tmp_path):
 
     bare = run_check({}, tmp_path)
     assert "Missing for openai: OPENAI_API_KEY" in bare.stdout
+    assert "discord:" not in bare.stdout
+
+
+def test_check_says_which_discord_shards_run_here(tmp_path):
+    env = {
+        "DISCORD_TOKEN": "discord-secret-777",
+        "CHATBOT_DISCORD_SHARDS": "4-7",
+        "CHATBOT_DISCORD_SHARD_COUNT": "8",
+    }
+    done = run_check(env, tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "discord:   on (shards 4,5,6,7 of 8; commands: not here;" in done.stdout
+    assert "discord-secret-777" not in done.stdout + done.stderr
+    first = run_check(
+        {**env, "CHATBOT_DISCORD_SHARDS": "0-3", "CHATBOT_DISCORD_GUILDS": "12"}, tmp_path
+    )
+    assert "commands registered 12;" in first.stdout
+    broken = run_check({**env, "CHATBOT_DISCORD_SHARDS": "8"}, tmp_path)
+    assert broken.returncode != 0 and "shard 8 does not exist" in broken.stderr
 
 
 def test_check_masks_credentials_in_every_url_it_prints(tmp_path):

@@ -50,6 +50,8 @@ def test_user_file_changes_one_key_adds_a_tag_and_disables_one(tmp_path: Path) -
 def test_the_example_in_the_repo_is_valid() -> None:
     config = load_config(str(REPO / "config" / "chatbot.toml"))
     assert "pirate" in config.tags and config.channels["web:stories"].persona == "dragon"
+    assert not config.channels["web:stories"].threads
+    assert config.channels["discord:123456789012345678:234567890123456789"].threads
     assert config.commands.reset_roles == ("admin", "moderator")
 
 
@@ -106,6 +108,10 @@ def test_missing_file_falls_back_to_defaults_with_a_warning(
         (
             '[channels."web:x"]\npersona = "ghost"\n',
             "line 2: channels.\"web:x\".persona: no tag named 'ghost'",
+        ),
+        (
+            '[channels."discord:1:2"]\nthreads = "yes"\n',
+            'line 2: channels."discord:1:2".threads: expected true or false',
         ),
         (
             "[commands]\nreset_roles = [1, 2]\n",

@@ -89,6 +89,21 @@ def msg(
         ),
         (msg("@chatbot hi", bot=True), ("chatbot", "hi")),  # another bot, by tag only
         (msg("hi", bot=True, is_direct=True), None),  # never without a tag: no bot loops
+        # An explicit question (a slash command): the tag it names, the question as typed.
+        (msg("what is up?", platform="discord", asks="chatbot"), ("chatbot", "what is up?")),
+        (msg("tell a tale", platform="discord", asks="dragon"), ("dragon", "tell a tale")),
+        (
+            msg("a tale", platform="discord", channel="web:stories", asks="chatbot"),
+            ("dragon", "a tale"),
+        ),
+        (msg("@summary 20", platform="discord", asks="chatbot"), ("summary", "20")),
+        # never a first-word persona, never a command, an unknown tag falls back to the bot
+        (
+            msg("summary of the war?", platform="discord", asks="chatbot"),
+            ("chatbot", "summary of the war?"),
+        ),
+        (msg("help", platform="discord", asks="chatbot"), ("chatbot", "help")),
+        (msg("hi", platform="discord", asks="nobody"), ("chatbot", "hi")),
     ],
 )
 def test_routing_table(message: IncomingMessage, expected: tuple[str, str] | None) -> None:

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from bot.channel_rules import ChannelOverride, ChatRules, CommandPolicy
 from bot.delivery import Delivery
 from bot.errors import ErrorKind, ProviderError
 from bot.personas import default_persona
@@ -60,6 +62,8 @@ def said(
     is_direct: bool = False,
     in_thread: bool = False,
     source: str | None = None,
+    asks: str | None = None,
+    roles: tuple[str, ...] = (),
 ) -> IncomingMessage:
     return IncomingMessage(
         platform="test",
@@ -72,6 +76,8 @@ def said(
         is_direct=is_direct,
         in_thread=in_thread,
         source=source,
+        asks=asks,
+        roles=roles,
     )
 
 
@@ -382,3 +388,106 @@ async def test_when_the_budget_is_tight_the_newest_turns_keep_their_share() -> N
     assert record["recall"] > 0  # older notes recalled ...
     assert record["recall"] + record["summary"] <= record["budget"] // 2  # ... within their share
     assert record["recent"] >= record["budget"] // 2 - 60  # the newest turns keep theirs
+
+
+async def test_an_explicit_question_is_stored_as_typed_and_never_a_command() -> None:
+    service, store, provider = make_service(Say("an answer"))
+    target = RecordingTarget()
+    await turn(service, said("help", asks="chatbot", message_id="i1"), target)
+    assert target.texts() == ["an answer"]  # a question to the model, not the help command
+    assert [(m.text, m.tag, m.command) for m in store.messages[:1]] == [("help", "chatbot", None)]
+    assert provider.requests[0].turns[-1].content == "alice: help"
+
+
+async def test_a_refused_explicit_question_is_told_where_it_was_asked() -> None:
+    service, store, _ = make_service()
+    store.down = True
+    target = RecordingTarget()  # no private notices: the interaction's reply is the place
+    received = await service.receive(said("are you there?", asks="chatbot"), target)
+    assert received.refused is ErrorKind.STORAGE
+    assert target.sent[0].meta.error is ErrorKind.STORAGE
+
+
+async def test_a_command_by_name_is_answered_like_the_tag_command_and_not_stored() -> None:
+    service, store, provider = make_service()
+    target = RecordingTarget()
+    await turn(service, said("@chatbot remember teal"), target)
+    await service.command("help", said("/help"), target)
+    assert "Tags here" in target.texts()[-1]
+    await service.command("usage", said("/usage"), target)
+    assert target.texts()[-1].startswith("Tokens in this channel today")
+    await service.command("memory-or-not", said("/x"), target)
+    assert target.texts()[-1].startswith("There is no `memory-or-not` command")
+    assert len(store.messages) == 2  # the question and its answer; no command rows
+    assert len(provider.requests) == 1
+
+
+async def test_reset_by_name_has_the_same_permissions_as_the_tag_command() -> None:
+    service, store, provider = make_service()
+    service.rules = ChatRules(commands=CommandPolicy(reset_roles=("moderator",)))
+    target = RecordingTarget()
+    channel = "discord:1:2"
+    await turn(service, said("@chatbot remember teal", channel=channel), target)
+    guest = replace(said("/reset", channel=channel), platform="discord")
+    await service.command("reset", guest, target)
+    assert target.texts()[-1].startswith("Only members with an allowed role")
+    assert (await store.state(channel)).reset_after_id == 0
+    moderator = replace(guest, roles=("moderator",))
+    await service.command("reset", moderator, target)
+    assert "forgot this channel" in target.texts()[-1]
+    assert (await store.state(channel)).reset_after_id == store.messages[-1].id
+    await turn(service, said("@chatbot what colour?", channel=channel), target)
+    assert [t.content for t in provider.requests[-1].turns] == ["alice: what colour?"]
+
+
+async def test_a_command_while_memory_is_down_gets_the_storage_line() -> None:
+    service, store, _ = make_service()
+    store.down = True
+    target = RecordingTarget()
+    await service.command("usage", said("/usage"), target)
+    assert target.sent[0].meta.error is ErrorKind.STORAGE
+
+
+def test_tags_for_a_channel_put_its_default_persona_first() -> None:
+    service, _, _ = make_service()
+    settings = BotSettings()
+    service.personas = {
+        "chatbot": default_persona(settings),
+        "dragon": replace(default_persona(settings), name="dragon"),
+        "aaa": replace(default_persona(settings), name="aaa"),
+    }
+    service.rules = ChatRules(channels={"discord:1": ChannelOverride(persona="dragon")})
+    assert [p.name for p in service.tags_for("discord:1:2")] == ["dragon", "aaa", "chatbot"]
+    assert [p.name for p in service.tags_for("web:lobby")] == ["chatbot", "aaa", "dragon"]
+
+
+class PacedTarget(EditingTarget):
+    """Edits, and has a budget for streaming updates (Discord's per-channel limit)."""
+
+    def __init__(self, budget: int) -> None:
+        super().__init__()
+        self.budget = budget
+        self.asked = 0
+
+    def may_update(self) -> bool:
+        self.asked += 1
+        if self.budget <= 0:
+            return False
+        self.budget -= 1
+        return True
+
+
+async def test_a_paced_target_skips_streaming_updates_over_its_budget_never_the_final() -> None:
+    pieces = [f"w{i} " for i in range(10)]
+    service, _, _ = make_service(Say("".join(pieces), chunks=pieces))
+    target = PacedTarget(budget=2)
+    await turn(service, said("@chatbot count"), target)
+    kinds = [s.kind for s in target.sent]
+    assert kinds == ["send", "edit", "edit"]  # placeholder, one edit, then the final text
+    assert target.sent[-1].text == "".join(pieces)
+    assert target.asked >= 3  # it kept asking while the budget was spent
+
+    service, _, _ = make_service(Say("".join(pieces), chunks=pieces))
+    broke = PacedTarget(budget=0)
+    await turn(service, said("@chatbot count"), broke)
+    assert [(s.kind, s.text) for s in broke.sent] == [("send", "".join(pieces))]

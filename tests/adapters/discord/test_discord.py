@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import discord
@@ -19,6 +18,7 @@ from bot.errors import ErrorKind
 from chatbot.config import AppSettings, ConfigError
 from testing.stubs.discord_server import DiscordServer
 from testing.stubs.model_server import ModelServer, Reply, Status
+from tests.adapters.discord.conftest import MakeWorld
 from tests.discord_world import (
     BOT_ID,
     BOT_ROLE_ID,
@@ -33,30 +33,11 @@ from tests.discord_world import (
     guild_payload,
     key,
     message_payload,
-    start_world,
-    stop_world,
     wait_until,
 )
 from tests.helpers import Client, settings_for, start_app
 
 MESSAGE_CONTENT_BIT = 1 << 15
-MakeWorld = Callable[..., Awaitable[World]]
-
-
-@pytest.fixture
-async def make_world(
-    db_url: str, model: ModelServer, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[MakeWorld]:
-    worlds: list[World] = []
-
-    async def make(**env: str) -> World:
-        world = await start_world(db_url, model.url, monkeypatch, **env)
-        worlds.append(world)
-        return world
-
-    yield make
-    for world in worlds:
-        await stop_world(world)
 
 
 def assert_no_pings(world: World) -> None:
@@ -169,7 +150,7 @@ async def test_streamed_edits_are_paced_and_only_on_change(
     assert len(world.server.sent()) == 1  # one placeholder, then edits
     edits = world.server.edits()
     assert 1 <= len(edits) <= elapsed / 0.25 + 2
-    shown = [world.server.sent()[0].body["content"]] + [e.body["content"] for e in edits]  # type: ignore[index]
+    shown = [world.server.sent()[0].body["content"]] + [e.body["content"] for e in edits]
     assert all(a != b for a, b in zip(shown, shown[1:], strict=False))  # only on change
     gaps = [b.at - a.at for a, b in zip(edits, edits[1:], strict=False)]
     # Paced (chunks come every 0.05 s); the last edit is the final text, which is not throttled.
