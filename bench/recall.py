@@ -303,8 +303,8 @@ async def fill_postgres(url: str, rows: int) -> None:
     engine = make_engine(url)
     async with engine.begin() as sync:
         await sync.run_sync(fill_index)
-    async with engine.connect() as sync:
-        await sync.exec_driver_sql("ANALYZE")
+    async with engine.begin() as sync:
+        await sync.exec_driver_sql("ANALYZE")  # what autovacuum does as the table grows
     await engine.dispose()
 
 

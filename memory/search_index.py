@@ -159,14 +159,17 @@ def _search_sqlite(
     return Candidates([int(r[0]) for r in rows], docs)
 
 
-# PostgreSQL's statistics of the index's terms, read at most every STATS_TTL seconds.
+# PostgreSQL's statistics of the index's terms (kept by ANALYZE, which autovacuum runs as the
+# table grows), read at most every STATS_TTL seconds per database. A term not among the most
+# common elements is rarer than the least common of them (about 0.06% of rows at the default
+# statistics target): rare enough to search for.
 STATS_TTL = 300.0
-_pg_stats: tuple[float, dict[str, int]] = (float("-inf"), {})
+_pg_stats: dict[str, tuple[float, dict[str, int]]] = {}
 
 
 def _postgres_docs(conn: Connection) -> dict[str, int]:
-    global _pg_stats
-    at, docs = _pg_stats
+    database = str(conn.engine.url)
+    at, docs = _pg_stats.get(database, (float("-inf"), {}))
     if time.monotonic() - at < STATS_TTL:
         return docs
     row = conn.execute(
@@ -181,7 +184,7 @@ def _postgres_docs(conn: Connection) -> dict[str, int]:
     if row is not None and row[0] is not None:
         total = max(0.0, float(row[2] or 0))
         docs = {str(t): int(f * total) for t, f in zip(row[0], row[1], strict=False)}
-    _pg_stats = (time.monotonic(), docs)
+    _pg_stats[database] = (time.monotonic(), docs)
     return docs
 
 
@@ -193,10 +196,13 @@ def _search_postgres(
     if not rare:
         return Candidates([], docs)
     query = " | ".join(f"'{t}'" for t in rare)
+    # MATERIALIZED: the GIN index finds the (few) messages with these rare terms first; left
+    # to itself the planner may walk the primary key backwards instead, reading far.
     rows = conn.execute(
         text(
-            f"SELECT message_id FROM {TABLE} WHERE terms @@ CAST(:q AS tsquery)"
-            " AND message_id > :after AND message_id < :before"
+            f"WITH found AS MATERIALIZED (SELECT message_id FROM {TABLE}"
+            " WHERE terms @@ CAST(:q AS tsquery))"
+            " SELECT message_id FROM found WHERE message_id > :after AND message_id < :before"
             " ORDER BY message_id DESC LIMIT :n"
         ),
         {"q": query, "after": after_id, "before": before_id, "n": limit},
