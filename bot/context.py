@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from bot.addressing import TagParser
 from bot.settings import ModelSettings
+from bot.tools.base import ToolRound, ToolSpec
 from bot.types import ChannelKey, Role, StoredMessage
 
 
@@ -27,6 +28,10 @@ class ModelRequest:
     # Responses-API chaining (issue 3): the id to continue from and the turns since then.
     previous_response_id: str | None = None
     turns_since_previous: list[ChatTurn] = field(default_factory=list)
+    # Tools the model may ask for, and the rounds of this turn that already asked (bot/tools).
+    tools: list[ToolSpec] = field(default_factory=list)
+    rounds: list[ToolRound] = field(default_factory=list)
+    web_search: bool = False  # the provider's own hosted web search, where it has one
 
 
 def render_turn(message: StoredMessage, persona: str, tags: TagParser | None = None) -> ChatTurn:

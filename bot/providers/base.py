@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Protocol
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from bot.context import ModelRequest
+from bot.tools.base import Source, ToolCall
 from bot.types import Usage
 
 DeltaSink = Callable[[str], Awaitable[None]]
@@ -17,6 +18,10 @@ class ModelReply:
     text: str
     usage: Usage
     response_id: str | None = None  # Responses API: the id to chain the next call from
+    # The model asks for these before it answers (the core runs them: bot/tools/loop.py).
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    sources: list[Source] = field(default_factory=list)  # hosted web search's pages
+    raw: list[Any] = field(default_factory=list)  # provider items to send back with the round
 
 
 class Provider(Protocol):

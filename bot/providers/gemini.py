@@ -7,6 +7,7 @@ are dropped. SDK retries stay off: the core retries every provider the same way.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from google import genai
@@ -16,6 +17,7 @@ from bot.context import ChatTurn, ModelRequest
 from bot.errors import ErrorKind, ProviderError
 from bot.providers.base import DeltaSink, ModelReply
 from bot.providers.gemini_errors import classify_gemini_error
+from bot.tools.base import Source, ToolCall, ToolRound
 from bot.types import Usage
 
 # Finish reasons that mean "the model would not say this", not "it finished".
@@ -37,7 +39,9 @@ def build_gemini_client(api_key: str, base_url: str | None, timeout: float) -> g
     return genai.Client(api_key=api_key, http_options=options)
 
 
-def gemini_contents(turns: list[ChatTurn]) -> list[types.Content]:
+def gemini_contents(
+    turns: list[ChatTurn], rounds: list[ToolRound] | None = None
+) -> list[types.Content]:
     contents: list[types.Content] = []
     for turn in turns:
         role = "model" if turn.role == "assistant" else "user"
@@ -45,7 +49,50 @@ def gemini_contents(turns: list[ChatTurn]) -> list[types.Content]:
             contents[-1].parts.append(types.Part(text=turn.content))
         else:
             contents.append(types.Content(role=role, parts=[types.Part(text=turn.content)]))
+    for round_ in rounds or []:
+        # The model's own parts as it sent them (thought signatures included), then the results.
+        asked = [p for p in round_.raw if isinstance(p, types.Part)] or [
+            types.Part(function_call=types.FunctionCall(id=c.id, name=c.name, args=_args(c)))
+            for c in round_.calls
+        ]
+        contents.append(types.Content(role="model", parts=asked))
+        contents.append(
+            types.Content(
+                role="user",
+                parts=[
+                    types.Part(
+                        function_response=types.FunctionResponse(
+                            id=r.call.id, name=r.call.name, response={"output": r.output}
+                        )
+                    )
+                    for r in round_.results
+                ],
+            )
+        )
     return contents
+
+
+def _args(call: ToolCall) -> dict[str, Any]:
+    try:
+        parsed = json.loads(call.arguments or "{}")
+    except ValueError:
+        return {}
+    return parsed if isinstance(parsed, dict) else {}
+
+
+def gemini_tools(request: ModelRequest) -> list[types.Tool]:
+    tools: list[types.Tool] = []
+    if request.tools:
+        declarations = [
+            types.FunctionDeclaration(
+                name=t.name, description=t.description, parameters_json_schema=t.parameters
+            )
+            for t in request.tools
+        ]
+        tools.append(types.Tool(function_declarations=declarations))
+    if request.web_search:
+        tools.append(types.Tool(google_search=types.GoogleSearch()))  # grounding, by Google
+    return tools
 
 
 def gemini_config(request: ModelRequest) -> types.GenerateContentConfig:
@@ -60,6 +107,11 @@ def gemini_config(request: ModelRequest) -> types.GenerateContentConfig:
     }
     if s.thinking_budget is not None:
         params["thinking_config"] = types.ThinkingConfig(thinking_budget=s.thinking_budget)
+    tools = gemini_tools(request)
+    if tools:
+        params["tools"] = tools
+        # We run the functions ourselves, in the core's loop: never the SDK's automatic calls.
+        params["automatic_function_calling"] = types.AutomaticFunctionCallingConfig(disable=True)
     return types.GenerateContentConfig(**{k: v for k, v in params.items() if v is not None})
 
 
@@ -79,11 +131,16 @@ class GeminiProvider:
     async def complete(self, request: ModelRequest, on_delta: DeltaSink) -> ModelReply:
         model = request.settings.model
         parts: list[str] = []
+        calls: list[ToolCall] = []
+        asked: list[types.Part] = []  # the model's parts of a round that asks for functions
+        sources: dict[str, Source] = {}
         usage = Usage(model=model, provider=self.name)
         blocked = ""
         try:
             stream = await self.client.aio.models.generate_content_stream(
-                model=model, contents=gemini_contents(request.turns), config=gemini_config(request)
+                model=model,
+                contents=gemini_contents(request.turns, request.rounds),
+                config=gemini_config(request),
             )
             async for chunk in stream:
                 feedback = chunk.prompt_feedback
@@ -104,8 +161,26 @@ class GeminiProvider:
                     finish = _name(candidate.finish_reason)
                     if finish in BLOCKING_FINISH:
                         blocked = f"answer stopped: {finish}"
+                    grounding = candidate.grounding_metadata
+                    for found in (grounding.grounding_chunks if grounding else None) or []:
+                        if found.web is not None and found.web.uri:
+                            uri = found.web.uri
+                            sources.setdefault(uri, Source(url=uri, title=found.web.title or ""))
                     for part in (candidate.content.parts if candidate.content else None) or []:
+                        if part.function_call is not None and part.function_call.name:
+                            f = part.function_call
+                            asked.append(part)
+                            calls.append(
+                                ToolCall(
+                                    id=f.id or f"call_{len(calls)}",
+                                    name=f.name or "",
+                                    arguments=json.dumps(f.args or {}, ensure_ascii=False),
+                                )
+                            )
+                            continue
                         if part.thought or not part.text:
+                            if part.thought_signature and calls:
+                                asked.append(part)
                             continue  # thoughts never reach the chat
                         parts.append(part.text)
                         await on_delta(part.text)
@@ -114,8 +189,14 @@ class GeminiProvider:
         except Exception as exc:  # every SDK, transport and parse error is classified
             raise classify_gemini_error(exc) from exc
         text = "".join(parts)
-        if not text.strip():
+        if not text.strip() and not calls:
             if blocked:
                 raise ProviderError(ErrorKind.BLOCKED, blocked)
             raise ProviderError(ErrorKind.BAD_RESPONSE, "empty answer (no candidates)")
-        return ModelReply(text=text, usage=usage)
+        return ModelReply(
+            text=text,
+            usage=usage,
+            tool_calls=calls,
+            sources=list(sources.values()),
+            raw=list(asked),
+        )

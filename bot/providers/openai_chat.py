@@ -15,6 +15,7 @@ from bot.errors import ErrorKind, ProviderError
 from bot.providers.base import DeltaSink, ModelReply
 from bot.providers.openai_errors import classify_openai_error
 from bot.providers.openai_events import json_events
+from bot.tools.base import ToolCall
 from bot.types import Usage
 
 # PLAIN_BODY_NOTE: the SDK walks every request parameter through its TypedDict transform (aliases,
@@ -61,17 +62,27 @@ class OpenAIChatProvider:
         await self.client.close()
 
     async def complete(self, request: ModelRequest, on_delta: DeltaSink) -> ModelReply:
-        messages: list[dict[str, str]] = [
-            {"role": request.settings.system_role, "content": request.system}
-        ]
-        messages += [{"role": t.role, "content": t.content} for t in request.turns]
+        body: dict[str, Any] = {"messages": chat_messages(request)}  # see PLAIN_BODY_NOTE
+        if request.tools:
+            body["tools"] = [
+                {
+                    "type": "function",
+                    "function": {
+                        "name": t.name,
+                        "description": t.description,
+                        "parameters": t.parameters,
+                    },
+                }
+                for t in request.tools
+            ]
         parts: list[str] = []
+        calls: dict[int, dict[str, str]] = {}  # streamed tool calls, by their index
         usage = Usage(model=request.settings.model, provider=self.name)
         try:
             async with self.completions.with_streaming_response.create(
                 model=request.settings.model,
                 messages=[],
-                extra_body={"messages": messages},  # see PLAIN_BODY_NOTE
+                extra_body=body,
                 stream=True,
                 stream_options={"include_usage": True},
                 timeout=request.settings.timeout,  # a tag's own `timeout`, per call
@@ -88,13 +99,61 @@ class OpenAIChatProvider:
                             provider=self.name,
                         )
                     for choice in chunk.get("choices") or ():
-                        delta = (choice.get("delta") or {}).get("content")
-                        if delta:
-                            parts.append(delta)
-                            await on_delta(delta)
+                        delta = choice.get("delta") or {}
+                        for piece in delta.get("tool_calls") or ():
+                            _gather_call(calls, piece)
+                        content = delta.get("content")
+                        if content:
+                            parts.append(content)
+                            await on_delta(content)
         except Exception as exc:  # every SDK, transport and parse error is classified
             raise classify_openai_error(exc) from exc
         text = "".join(parts)
-        if not text.strip():
+        tool_calls = [
+            ToolCall(id=c["id"] or f"call_{i}", name=c["name"], arguments=c["arguments"])
+            for i, c in sorted(calls.items())
+            if c["name"]
+        ]
+        if not text.strip() and not tool_calls:
             raise ProviderError(ErrorKind.BAD_RESPONSE, "empty answer")
-        return ModelReply(text=text, usage=usage)
+        return ModelReply(text=text, usage=usage, tool_calls=tool_calls)
+
+
+def chat_messages(request: ModelRequest) -> list[dict[str, Any]]:
+    """The conversation in Chat Completions' shape, this turn's tool rounds at the end."""
+    messages: list[dict[str, Any]] = [
+        {"role": request.settings.system_role, "content": request.system}
+    ]
+    messages += [{"role": t.role, "content": t.content} for t in request.turns]
+    for round_ in request.rounds:
+        messages.append(
+            {
+                "role": "assistant",
+                "content": round_.text or None,
+                "tool_calls": [
+                    {
+                        "id": c.id,
+                        "type": "function",
+                        "function": {"name": c.name, "arguments": c.arguments},
+                    }
+                    for c in round_.calls
+                ],
+            }
+        )
+        messages += [
+            {"role": "tool", "tool_call_id": r.call.id, "content": r.output} for r in round_.results
+        ]
+    return messages
+
+
+def _gather_call(calls: dict[int, dict[str, str]], piece: dict[str, Any]) -> None:
+    """A streamed tool call arrives in pieces: its id and name first, its arguments in parts."""
+    index = int(piece.get("index") or 0)
+    call = calls.setdefault(index, {"id": "", "name": "", "arguments": ""})
+    if piece.get("id"):
+        call["id"] = str(piece["id"])
+    function = piece.get("function") or {}
+    if function.get("name"):
+        call["name"] += str(function["name"])
+    if function.get("arguments"):
+        call["arguments"] += str(function["arguments"])

@@ -18,13 +18,48 @@ from bot.errors import ErrorKind, ProviderError
 from bot.providers.base import DeltaSink, ModelReply
 from bot.providers.openai_errors import classify_openai_error
 from bot.providers.openai_events import json_events
+from bot.tools.base import Source, ToolCall, ToolRound
 from bot.types import Usage
 
 log = logging.getLogger(__name__)
 
 
-def _input(turns: list[ChatTurn]) -> list[dict[str, str]]:
+def _input(turns: list[ChatTurn]) -> list[dict[str, Any]]:
     return [{"role": t.role, "content": t.content} for t in turns]
+
+
+def _outputs(round_: ToolRound) -> list[dict[str, Any]]:
+    return [
+        {"type": "function_call_output", "call_id": r.call.id, "output": r.output}
+        for r in round_.results
+    ]
+
+
+def _rounds(rounds: list[ToolRound]) -> list[dict[str, Any]]:
+    """This turn's tool rounds as input items, for a call that cannot continue the chain."""
+    items: list[dict[str, Any]] = []
+    for round_ in rounds:
+        items += [
+            {"type": "function_call", "call_id": c.id, "name": c.name, "arguments": c.arguments}
+            for c in round_.calls
+        ]
+        items += _outputs(round_)
+    return items
+
+
+def _tools(request: ModelRequest) -> list[dict[str, Any]]:
+    tools: list[dict[str, Any]] = [
+        {
+            "type": "function",
+            "name": t.name,
+            "description": t.description,
+            "parameters": t.parameters,
+        }
+        for t in request.tools
+    ]
+    if request.web_search:
+        tools.append({"type": "web_search"})  # hosted by OpenAI: no round trip through us
+    return tools
 
 
 def is_chain_lost(exc: BaseException) -> bool:
@@ -56,6 +91,21 @@ class OpenAIResponsesProvider:
         await self.client.close()
 
     async def complete(self, request: ModelRequest, on_delta: DeltaSink) -> ModelReply:
+        if request.rounds:
+            # The response that asked for the tools is on the server: send only their outputs.
+            # They belong to the chain, whose next link is this call's answer.
+            asked = request.rounds[-1]
+            if asked.response_id:
+                try:
+                    return await self._call(request, _outputs(asked), asked.response_id, on_delta)
+                except _ChainLost:
+                    log.info(
+                        "response %s is gone; sending the tool rounds in full", asked.response_id
+                    )
+            turns = request.turns
+            return await self._call(
+                request, _input(turns) + _rounds(request.rounds), None, on_delta
+            )
         if request.previous_response_id:
             try:
                 return await self._call(
@@ -75,7 +125,7 @@ class OpenAIResponsesProvider:
     async def _call(
         self,
         request: ModelRequest,
-        items: list[dict[str, str]],
+        items: list[dict[str, Any]],
         previous_id: str | None,
         on_delta: DeltaSink,
     ) -> ModelReply:
@@ -89,12 +139,17 @@ class OpenAIResponsesProvider:
         parts: list[str] = []
         usage = Usage(model=s.model, provider=self.name)
         response_id: str | None = None
+        output: list[dict[str, Any]] = []
+        body: dict[str, Any] = {"input": items}  # see PLAIN_BODY_NOTE in openai_chat.py
+        tools = _tools(request)
+        if tools:
+            body["tools"] = tools
         try:
             async with self.responses.with_streaming_response.create(
                 model=s.model,
                 instructions=request.system,
                 input=[],
-                extra_body={"input": items},  # see PLAIN_BODY_NOTE in openai_chat.py
+                extra_body=body,
                 stream=True,
                 store=True,  # chaining needs the server to keep the response
                 timeout=s.timeout,  # a tag's own `timeout`, per call
@@ -110,6 +165,7 @@ class OpenAIResponsesProvider:
                     elif kind in ("response.completed", "response.incomplete"):
                         response = event.get("response") or {}
                         response_id = response.get("id")
+                        output = [o for o in response.get("output") or [] if isinstance(o, dict)]
                         used = response.get("usage")
                         if used:
                             usage = Usage(
@@ -135,9 +191,42 @@ class OpenAIResponsesProvider:
                 raise _ChainLost from exc
             raise classify_openai_error(exc) from exc
         text = "".join(parts)
-        if not text.strip():
+        calls = [
+            ToolCall(
+                id=str(o.get("call_id") or o.get("id") or ""),
+                name=str(o.get("name") or ""),
+                arguments=str(o.get("arguments") or ""),
+            )
+            for o in output
+            if o.get("type") == "function_call" and o.get("name")
+        ]
+        if not text.strip() and not calls:
             raise ProviderError(ErrorKind.BAD_RESPONSE, "empty answer")
-        return ModelReply(text=text, usage=usage, response_id=response_id)
+        return ModelReply(
+            text=text,
+            usage=usage,
+            response_id=response_id,
+            tool_calls=calls,
+            sources=_sources(output),
+        )
+
+
+def _sources(output: list[dict[str, Any]]) -> list[Source]:
+    """The pages the hosted web search cited (url_citation annotations of the answer)."""
+    found: dict[str, Source] = {}
+    for item in output:
+        for content in item.get("content") or []:
+            if not isinstance(content, dict):
+                continue
+            for note in content.get("annotations") or []:
+                if (
+                    isinstance(note, dict)
+                    and note.get("type") == "url_citation"
+                    and note.get("url")
+                ):
+                    url = str(note["url"])
+                    found.setdefault(url, Source(url=url, title=str(note.get("title") or "")))
+    return list(found.values())
 
 
 class _ChainLost(Exception):

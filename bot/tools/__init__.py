@@ -1,0 +1,1 @@
+"""Tools the model may call: the built-ins, MCP servers' tools, and the loop that runs them."""
