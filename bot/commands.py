@@ -69,3 +69,9 @@ async def usage(memory: Memory, channel: str, now: datetime | None = None) -> st
     today = await memory.usage(channel, since=start_of_today(now))
     total = await memory.usage(channel)
     return f"Tokens in this channel today (UTC): {_figures(today)}\nIn total: {_figures(total)}"
+
+
+def unknown(word: str, name: str) -> str:
+    """The reply to a command asked by name that the core does not have."""
+    listed = ", ".join(COMMANDS)
+    return f"There is no command `{word}`. Commands: {listed} (as in `@{name} help`)."

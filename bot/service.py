@@ -2,7 +2,8 @@
 
 This is the core's front door for every adapter: `receive` (a platform message), `seed` (what a
 platform already holds of a conversation new to memory), `history` (a room's stored messages
-for a client that shows them). Adapters never reach memory or the settings any other way.
+for a client that shows them), `command` (`help`, `reset`, ... asked outside the chat: a slash
+command). Adapters never reach memory or the settings any other way.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from datetime import datetime
 from bot.addressing import Addressed, TagParser
 from bot.chain import chain_eligible, load_chain
 from bot.channel_rules import ChatRules
-from bot.commands import command_of, help_text
+from bot.commands import command_of, help_text, unknown
 from bot.commands import reset as reset_channel
 from bot.commands import usage as usage_lines
 from bot.context import ChatTurn, ModelRequest, select_history
@@ -250,6 +251,34 @@ class ChatService:
         if addressed is not None and addressed.tag == self.settings.name:
             command = command_of(addressed.text)
         return _as_new(message, False, addressed, command)
+
+    async def command(self, name: str, message: IncomingMessage, target: ReplyTarget) -> None:
+        """Run a command asked outside the chat (a slash command) in `message.channel`: the same
+        reply, and the same permissions, as `@<bot> <name>` written there. Nothing is stored,
+        since nothing was said; `reset` forgets up to the newest stored message."""
+        delivery = Delivery(target, self.settings.name)
+        command = command_of(name)
+        if command is None:
+            await delivery.finish(unknown(name.strip(), self.settings.name), None, utcnow())
+            return
+        try:
+            newest = await self.memory.recent(message.channel, 1)
+        except MemoryUnavailable:
+            await delivery.fail(USER_LINES[ErrorKind.STORAGE], ErrorKind.STORAGE)
+            return
+        # The command as if it had been said right after the newest message.
+        asked = StoredMessage(
+            id=newest[-1].id if newest else 0,
+            channel=message.channel,
+            platform=message.platform,
+            role="user",
+            author_id=message.author.id,
+            author_name=message.author.name,
+            text=f"@{self.settings.name} {command}",
+            created_at=message.time,
+            command=command,
+        )
+        await self._command(command, asked, message, delivery)
 
     async def edited(self, platform: str, message_id: str, text: str) -> bool:
         """A person edited a message the platform delivered before: memory follows. An edit is

@@ -281,3 +281,37 @@ async def test_an_edit_is_remembered_and_a_deletion_stops_its_answer() -> None:
     await asyncio.wait_for(service.idle(), 1)  # the answer stopped, not five seconds later
     assert store.messages == [] and target.sent == []
     assert not await service.edited("test", "gone", "nothing to edit")
+
+
+def slack_said(text: str, author: Author = ALICE, *, is_direct: bool = False) -> IncomingMessage:
+    return IncomingMessage(
+        platform="slack",
+        channel="slack:T1:C1",
+        message_id=None,
+        author=author,
+        text=text,
+        is_direct=is_direct,
+    )
+
+
+async def test_a_command_asked_outside_the_chat_gets_the_chats_reply_and_permissions() -> None:
+    service, store, provider = make_service()
+    target = RecordingTarget()
+    await turn(service, slack_said("hello there"), target)
+    await service.command("help", slack_said(""), target)
+    assert "Tags here" in target.texts()[-1]
+    # The same rule as `@chatbot reset`: not an allowed user in a channel, refused.
+    await service.command("reset", slack_said(""), target)
+    assert "Only members with an allowed role" in target.texts()[-1]
+    assert (await store.state("slack:T1:C1")).reset_after_id == 0
+    # In a DM the person may; the reset reaches the newest stored message.
+    await service.command("reset", slack_said("", is_direct=True), target)
+    assert target.texts()[-1].startswith("Done: I forgot this channel")
+    assert (await store.state("slack:T1:C1")).reset_after_id == store.messages[-1].id
+    await service.command("usage", slack_said(""), target)
+    assert target.texts()[-1].startswith("Tokens in this channel today")
+    await service.command("nonsense", slack_said(""), target)
+    assert target.texts()[-1].startswith("There is no command `nonsense`")
+    # Nothing was stored for the commands, and the model was never called.
+    assert [m.text for m in store.messages] == ["hello there"]
+    assert provider.requests == []
