@@ -21,6 +21,8 @@ def route(
 ) -> Addressed | None:
     """`found` is the parsed tag (None when the message has none).
 
+    - a question the platform says was asked of a tag (`asks`: a slash command's `ask`)
+      without a tag at the start goes to that tag (or `name`, if there is no such tag);
     - a mention of the bot anywhere, or a person's DM or reply to the bot, without a tag at
       the start goes to `name` with the whole text (other bots only by mention or tag: no bot
       loops), then as below;
@@ -29,6 +31,9 @@ def route(
       first word selects that tag (`@Bot summary 20`);
     - otherwise `@chatbot` is answered by the channel's default persona, when one is set.
     """
+    if found is None and message.asks is not None:
+        asked = message.asks.lower()
+        found = Addressed(tag=asked if asked in personas else name, text=message.text.strip())
     if found is None:
         person_asks = not message.author.is_bot and (message.is_direct or message.reply_to_bot)
         if not (message.mentions_bot or person_asks):

@@ -207,7 +207,12 @@ class ChatService:
     ) -> Received:
         self.metrics.turn_failed(message.platform, kind.value)
         delivery = Delivery(target, self.settings.name)
-        concerns_bot = message.mentions_bot or message.is_direct or message.reply_to_bot
+        concerns_bot = (
+            message.mentions_bot
+            or message.is_direct
+            or message.reply_to_bot
+            or message.asks is not None
+        )
         if delivery.can.notice or concerns_bot or self.tags.parse(message.text) is not None:
             await delivery.notice(USER_LINES[kind], kind)
         return Received(stored=None, refused=kind)

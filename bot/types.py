@@ -52,6 +52,9 @@ class IncomingMessage:
     # Where the message came from on the network, for per-source turn limits: the web chat's
     # client address. None where the platform vouches for its users (Slack, Discord).
     source: str | None = None
+    # An explicit question to a tag (its name; the bot's own for the bot), asked where the
+    # text carries no tag: Slack's `/chatbot ask <question>`. The text is the question as typed.
+    asks: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

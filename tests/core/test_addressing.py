@@ -89,6 +89,12 @@ def msg(
         ),
         (msg("@chatbot hi", bot=True), ("chatbot", "hi")),  # another bot, by tag only
         (msg("hi", bot=True, is_direct=True), None),  # never without a tag: no bot loops
+        # An explicit question (a slash command's `ask`): to the tag it names, text as typed.
+        (msg("what is rust?", asks="chatbot"), ("chatbot", "what is rust?")),
+        (msg("the last hour", asks="summary"), ("summary", "the last hour")),
+        (msg("hi", asks="nosuchtag"), ("chatbot", "hi")),
+        (msg("a tale", asks="chatbot", channel="web:stories"), ("dragon", "a tale")),
+        (msg("@summary 5", asks="chatbot"), ("summary", "5")),  # a tag in the text still wins
     ],
 )
 def test_routing_table(message: IncomingMessage, expected: tuple[str, str] | None) -> None:
