@@ -37,7 +37,7 @@ from bot.settings import BotSettings
 from bot.tag_behaviour import Prepared, needs_usage_hint, prepare
 from bot.text import repair
 from bot.tokens import context_window, counter_for
-from bot.types import IncomingMessage, NewMessage, StoredMessage, utcnow
+from bot.types import IncomingMessage, NewMessage, StoredMessage, Viewed, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -384,6 +384,10 @@ class ChatService:
         if asked.command is not None:
             await self._command(asked.command, asked, message, delivery)
             return
+        viewed = message.viewing
+        if viewed is not None and viewed.refused is not None:
+            await delivery.finish(viewed.refused, None, utcnow())  # not stored, like commands
+            return
         if needs_usage_hint(persona, addressed.text):
             await delivery.fail(persona.usage_hint or USER_LINES[ErrorKind.USAGE], ErrorKind.USAGE)
             return
@@ -396,7 +400,7 @@ class ChatService:
         async with self._lock(asked.channel):
             try:
                 async with typing_of(delivery.target, persona.name):
-                    reply = await self._call_model(asked, persona, delivery, prepared)
+                    reply = await self._call_model(asked, persona, delivery, prepared, viewed)
             except ProviderError as err:
                 self._log_provider_error(err)
                 self.metrics.turn_failed(asked.platform, err.kind.value)
@@ -446,19 +450,28 @@ class ChatService:
         persona: Persona,
         delivery: Delivery,
         prepared: Prepared | None = None,
+        viewed: Viewed | None = None,
     ) -> ModelReply:
         if prepared is None:
             prepared = Prepared(persona.system_prompt, persona.max_history_turns)
-        state, history = await self.memory.context(
-            asked.channel, prepared.history_turns, up_to_id=asked.id
-        )
-        history = [m for m in history if not m.flagged and m.command is None]
         raw_provider = self.provider_for(persona.model.provider)
-        chain = (
-            await load_chain(self.memory, state, asked, persona, self.tags)
-            if chain_eligible(raw_provider, persona)
-            else None
-        )
+        chain = None
+        if viewed is None:
+            state, history = await self.memory.context(
+                asked.channel, prepared.history_turns, up_to_id=asked.id
+            )
+            if chain_eligible(raw_provider, persona):
+                chain = await load_chain(self.memory, state, asked, persona, self.tags)
+        else:
+            # The conversation the person looks at, then their question; never a chain, which
+            # holds this conversation, not that one.
+            keep = prepared.history_turns - 1
+            history = [*(viewed.messages[-keep:] if keep > 0 else ()), asked]
+            if prepared.final_turn is not None:
+                prepared = replace(
+                    prepared, final_turn=f"{prepared.final_turn} (They were said in {viewed.name}.)"
+                )
+        history = [m for m in history if not m.flagged and m.command is None]
         provider = TimedProvider(raw_provider, self.metrics)
         count = counter_for(persona.model.model)
         window = context_window(persona.model.model, persona.model.context_window)

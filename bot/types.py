@@ -27,6 +27,20 @@ class Author:
 
 
 @dataclass(frozen=True, slots=True)
+class Viewed:
+    """Another conversation the person asks about while looking at it (Slack's agent view:
+    "summarise this channel"). The adapter checked that the person and the bot may both read
+    it and read its stored messages through `ChatService.history`: the answer reads them
+    instead of this conversation's history. When they may not, `refused` is the line for the
+    person, and then nothing is read and no model is asked."""
+
+    channel: ChannelKey
+    name: str  # how the person knows it: `#general`
+    messages: tuple[StoredMessage, ...] = ()
+    refused: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class IncomingMessage:
     """One platform message, as its adapter saw it.
 
@@ -55,6 +69,8 @@ class IncomingMessage:
     # An explicit question to a tag (its name; the bot's own for the bot), asked where the
     # text carries no tag: Slack's `/chatbot ask <question>`. The text is the question as typed.
     asks: str | None = None
+    # The conversation the person is looking at and asks about (see Viewed), if any.
+    viewing: Viewed | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ tests/providers and tests/memory; here is the policy the core alone owns.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -315,3 +316,30 @@ async def test_a_command_asked_outside_the_chat_gets_the_chats_reply_and_permiss
     # Nothing was stored for the commands, and the model was never called.
     assert [m.text for m in store.messages] == ["hello there"]
     assert provider.requests == []
+
+
+async def test_a_viewed_conversation_is_read_instead_of_this_one_and_a_refusal_asks_nothing() -> (
+    None
+):
+    from bot.types import Viewed
+
+    service, store, provider = make_service(Say("a summary"))
+    target = RecordingTarget()
+    await turn(service, said("lunch at noon?", channel="slack:T1:C9"), target)
+    await turn(service, said("yes, noon", Author("u:bob", "bob"), channel="slack:T1:C9"), target)
+    await turn(service, said("an older question", channel="slack:T1:D1:1.0"), target)
+    viewed = Viewed("slack:T1:C9", "#lunch", tuple(await service.history("slack:T1:C9", 10)))
+    ask = replace(said("summarise this channel", channel="slack:T1:D1:1.0"), viewing=viewed)
+    await turn(service, replace(ask, asks="chatbot"), target)
+    turns = [t.content for t in provider.requests[0].turns]
+    assert turns == ["alice: lunch at noon?", "bob: yes, noon", "alice: summarise this channel"]
+    assert target.texts() == ["a summary"]
+    # The question and the answer are remembered where they were said, not in the channel.
+    assert [m.text for m in store.messages if m.channel == "slack:T1:C9"] == [
+        "lunch at noon?",
+        "yes, noon",
+    ]
+    refused = Viewed("slack:T1:C7", "that channel", refused="I am not a member of that channel.")
+    await turn(service, replace(ask, message_id=None, viewing=refused, asks="chatbot"), target)
+    assert target.texts()[-1] == "I am not a member of that channel."
+    assert len(provider.requests) == 1
