@@ -20,6 +20,12 @@ class Persona:
     # What the core does before the model call (bot/tag_behaviour.py): "chat", "summary"
     # (`@summary 50` reads the last 50 messages) or "translate" (a target language code).
     behaviour: str = "chat"
+    # How it appears where a platform can post under another name (Slack, with the
+    # chat:write.customize scope): a display name and an icon (`:dragon:`, or an image URL).
+    # Empty: the tag's own name, and the app's icon.
+    username: str = ""
+    icon_emoji: str = ""
+    icon_url: str = ""
 
 
 def default_persona(settings: BotSettings) -> Persona:
