@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, urlparse
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from memory.slack_installations import slack_bots, slack_installations, slack_oauth_states
@@ -243,3 +243,24 @@ async def test_without_oauth_settings_there_is_no_install_page(slack_app: Runnin
     async with httpx.AsyncClient(base_url=slack_app.http) as http:
         assert (await http.get("/slack/install")).status_code == 404
         assert (await http.get("/slack/oauth_redirect?code=x&state=y")).status_code == 404
+
+
+async def drop(db_url: str, table: str) -> None:
+    engine = create_async_engine(db_url)
+    async with engine.begin() as conn:
+        await conn.execute(text(f"DROP TABLE {table}"))
+    await engine.dispose()
+
+
+async def test_a_database_that_fails_mid_install_is_a_clear_page_not_a_traceback(
+    distributed: RunningApp, web: httpx.AsyncClient, slack: SlackAPI, db_url: str
+) -> None:
+    state, cookie = await install_page(web)
+    await drop(db_url, "slack_installations")
+    failed = await redirect(web, slack.issue_code(ONE), state, cookie)
+    assert failed.status_code == 500 and "Traceback" not in failed.text
+    assert "storage_error" in failed.text  # bolt's failure page, with its reason
+    await drop(db_url, "slack_oauth_states")
+    page = await web.get("/slack/install")
+    assert page.status_code == 503 and "try again" in page.text
+    assert (await web.get("/healthz")).status_code == 200  # the service is still up
