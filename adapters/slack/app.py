@@ -1,4 +1,9 @@
-"""The bot as a Slack app: slack-bolt's AsyncApp over HTTP (`POST /slack/events`) or Socket Mode.
+"""The bot as a Slack app: slack-bolt's AsyncApp over HTTP (`POST /slack/events`) or Socket Mode,
+in one workspace (SLACK_BOT_TOKEN) or installed to many through bolt's OAuth flow
+(`GET /slack/install`, `GET /slack/oauth_redirect`; adapters/slack/installations.py), where
+bolt gives each event a client with its workspace's token. Messages (and their edits), the
+agent view (adapters/slack/agent.py), the slash command (adapters/slack/commands.py) and
+uninstalls are handled here; everything else is acknowledged and ignored.
 
 Bolt acknowledges each event at once (the answer runs in the core's background task) and checks
 request signatures; the route in front of it refuses a body larger than Slack ever sends with 413
@@ -249,6 +254,21 @@ class SlackAdapter:
             )
 
         self.app.command(self.settings.command)(on_command)
+
+        async def on_other_command(ack: AsyncAck, command: dict[str, Any]) -> None:
+            """A command named otherwise in the app's settings than here: say so, not fail."""
+            log.warning(
+                "slack sent the slash command %s, but CHATBOT_SLACK_COMMAND is %s",
+                command.get("command"),
+                self.settings.command,
+            )
+            await ack(
+                response_type="ephemeral",
+                text=f"This app answers {self.settings.command}: ask an admin to match the "
+                "command in the app's settings and CHATBOT_SLACK_COMMAND.",
+            )
+
+        self.app.command(re.compile(".*"))(on_other_command)
 
         async def ignore() -> None:
             """Every other event: acknowledged (so Slack does not retry it) and dropped."""

@@ -143,3 +143,13 @@ async def test_the_slash_command_over_socket_mode_is_acked_and_answered(
     await slack.push(asked, "env-cmd-2", kind="slash_commands")
     await slack.wait_for(lambda: slack.of("chat.stopStream"))
     assert [m.text for m in slack.visible()] == ["*alice asks:* hello?", "Hello over the socket."]
+
+
+async def test_a_command_named_otherwise_than_configured_is_explained(
+    events: Events, slack: SlackAPI
+) -> None:
+    fields = slash("help", response_url=slack.response_url("o1"), command="/other")
+    response = await events.command(fields)
+    assert response.status_code == 200
+    assert response.json()["response_type"] == "ephemeral"
+    assert "This app answers /chatbot" in response.json()["text"]
