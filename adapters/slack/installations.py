@@ -25,6 +25,7 @@ from slack_sdk.oauth.installation_store.sqlalchemy import AsyncSQLAlchemyInstall
 from slack_sdk.oauth.state_store.sqlalchemy import AsyncSQLAlchemyOAuthStateStore
 from sqlalchemy import Column, DateTime, MetaData, String, Table, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -35,10 +36,16 @@ STATE_SECONDS = 600  # an install link works for ten minutes
 
 def make_engine(url: str) -> AsyncEngine:
     """A small pool of our own: installs are rare, lookups one short query per event."""
-    if url.startswith("sqlite"):
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        path = parsed.database or ""
+        if path and path != ":memory:" and not path.startswith("file:"):
+            # Read-write only, as memory's store opens it: a deleted database file must not
+            # come back empty because an event looked up its installation.
+            parsed = parsed.set(database=f"file:{path}", query={"mode": "rw", "uri": "true"})
         # The store's writer may hold SQLite's lock for a moment: wait for it, do not fail.
-        return create_async_engine(url, connect_args={"timeout": 30})
-    return create_async_engine(url, pool_pre_ping=True, pool_size=2, max_overflow=4)
+        return create_async_engine(parsed, connect_args={"timeout": 30})
+    return create_async_engine(parsed, pool_pre_ping=True, pool_size=2, max_overflow=4)
 
 
 def _naive_utc(when: float) -> datetime:

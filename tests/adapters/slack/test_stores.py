@@ -83,3 +83,18 @@ async def test_an_expired_state_is_refused(tmp_path: Path) -> None:
     assert not await stores.states.async_consume(stale)
     await stores.close()
     await store.close()
+
+
+async def test_a_deleted_database_file_is_not_recreated_by_a_lookup(tmp_path: Path) -> None:
+    path = tmp_path / "gone.db"
+    store = SQLStore.from_url(f"sqlite+aiosqlite:///{path}")
+    await store.create_schema()
+    await store.close()
+    path.unlink()
+    stores = SlackStores(f"sqlite+aiosqlite:///{path}", "1111.2222")
+    assert stores.installations is not None
+    with pytest.raises(Exception, match="unable to open database file"):
+        await stores.installations.async_find_bot(enterprise_id=None, team_id="T1")
+    assert await stores.contexts.viewing("T1", "U1") is None  # logged, not raised
+    assert not path.exists()
+    await stores.close()
