@@ -22,6 +22,12 @@ class Persona:
     behaviour: str = "chat"
     # Long memory's scope for this tag ("shared" or "member"); None: the channel's, else shared.
     scope: str | None = None
+    # How it appears where a platform can post under another name (Slack, with the
+    # chat:write.customize scope): a display name and an icon (`:dragon:`, or an image URL).
+    # Empty: the tag's own name, and the app's icon.
+    username: str = ""
+    icon_emoji: str = ""
+    icon_url: str = ""
 
 
 def default_persona(settings: BotSettings) -> Persona:

@@ -21,6 +21,8 @@ def route(
 ) -> Addressed | None:
     """`found` is the parsed tag (None when the message has none).
 
+    - a question the platform says was asked of a tag (`asks`: a slash command's `ask`)
+      without a tag at the start goes to that tag (or `name`, if there is no such tag);
     - a mention of the bot anywhere, or a person's DM or reply to the bot, without a tag at
       the start goes to `name` with the whole text (other bots only by mention or tag: no bot
       loops), then as below;

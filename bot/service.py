@@ -47,7 +47,7 @@ from bot.settings import BotSettings
 from bot.tag_behaviour import Prepared, needs_usage_hint, prepare
 from bot.text import repair
 from bot.tokens import context_window, counter_for
-from bot.types import ChannelState, IncomingMessage, NewMessage, StoredMessage, utcnow
+from bot.types import ChannelState, IncomingMessage, NewMessage, StoredMessage, Viewed, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -384,6 +384,10 @@ class ChatService:
         if asked.command is not None:
             await self._command(asked.command, asked.channel, asked.id, message, delivery)
             return
+        viewed = message.viewing
+        if viewed is not None and viewed.refused is not None:
+            await delivery.finish(viewed.refused, None, utcnow())  # not stored, like commands
+            return
         if needs_usage_hint(persona, addressed.text):
             await delivery.fail(persona.usage_hint or USER_LINES[ErrorKind.USAGE], ErrorKind.USAGE)
             return
@@ -397,7 +401,7 @@ class ChatService:
             try:
                 async with typing_of(delivery.target, persona.name):
                     reply, context = await self._call_model(
-                        asked, persona, delivery, prepared, addressed.text
+                        asked, persona, delivery, prepared, addressed.text, viewed
                     )
             except ProviderError as err:
                 self._log_provider_error(err)
@@ -542,25 +546,36 @@ class ChatService:
         delivery: Delivery,
         prepared: Prepared | None = None,
         question: str = "",
+        viewed: Viewed | None = None,
     ) -> tuple[ModelReply, str | None]:
-        """The model's reply, and what it was given (tokens per part, as JSON)."""
+        """The model's reply, and what it was given (tokens per part, as JSON).
+
+        `viewed`: another conversation the person asks about (Slack's agent view), read
+        instead of this one's history: no chain, no long memory of this conversation."""
         if prepared is None:
             prepared = Prepared(persona.system_prompt, persona.max_history_turns)
         # Long memory is for conversation: @summary and @translate build their own context.
-        remembers = persona.behaviour == "chat"
+        remembers = persona.behaviour == "chat" and viewed is None
         scope = self._scope(persona, asked.channel) if remembers else "shared"
         author = asked.author_id if scope == "member" else None
         state, history = await self.memory.context(
             asked.channel, prepared.history_turns, up_to_id=asked.id, author_id=author
         )
+        if viewed is not None:
+            # The conversation the person looks at, then their question.
+            keep = prepared.history_turns - 1
+            history = [*(viewed.messages[-keep:] if keep > 0 else ()), asked]
+            if prepared.final_turn is not None:
+                prepared = replace(
+                    prepared, final_turn=f"{prepared.final_turn} (They were said in {viewed.name}.)"
+                )
         read = len(history)
         history = [m for m in history if not m.flagged and m.command is None]
         raw_provider = self.provider_for(persona.model.provider)
-        chain = (
-            await load_chain(self.memory, state, asked, persona, self.tags)
-            if chain_eligible(raw_provider, persona)
-            else None
-        )
+        chain = None
+        # A viewed conversation is never a chain: the chain holds this one, not that one.
+        if viewed is None and chain_eligible(raw_provider, persona):
+            chain = await load_chain(self.memory, state, asked, persona, self.tags)
         provider = TimedProvider(raw_provider, self.metrics)
         count = counter_for(persona.model.model)
         window = context_window(persona.model.model, persona.model.context_window)

@@ -27,6 +27,20 @@ class Author:
 
 
 @dataclass(frozen=True, slots=True)
+class Viewed:
+    """Another conversation the person asks about while looking at it (Slack's agent view:
+    "summarise this channel"). The adapter checked that the person and the bot may both read
+    it and read its stored messages through `ChatService.history`: the answer reads them
+    instead of this conversation's history. When they may not, `refused` is the line for the
+    person, and then nothing is read and no model is asked."""
+
+    channel: ChannelKey
+    name: str  # how the person knows it: `#general`
+    messages: tuple[StoredMessage, ...] = ()
+    refused: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class IncomingMessage:
     """One platform message, as its adapter saw it.
 
@@ -56,6 +70,8 @@ class IncomingMessage:
     # Where the message came from on the network, for per-source turn limits: the web chat's
     # client address. None where the platform vouches for its users (Slack, Discord).
     source: str | None = None
+    # The conversation the person is looking at and asks about (see Viewed), if any.
+    viewing: Viewed | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -69,19 +69,27 @@ def _check_discord(settings: AppSettings) -> None:
 
 
 def _check_slack(settings: AppSettings) -> None:
-    if settings.slack is not None:
+    slack = settings.slack
+    if slack is not None:
         ways = [
             name
             for name, on in (
-                ("HTTP /slack/events", settings.slack.signing_secret),
-                ("Socket Mode", settings.slack.app_token),
+                ("HTTP /slack/events", slack.signing_secret),
+                ("Socket Mode", slack.app_token),
             )
             if on
         ]
-        print(f"slack:     on ({', '.join(ways)}), API {redact_url(settings.slack.base_url)}")
-    elif "SLACK_BOT_TOKEN" in settings.secrets:
+        mode = (
+            "installed through OAuth: GET /slack/install, installations in the database"
+            if slack.distributed
+            else "one workspace (SLACK_BOT_TOKEN)"
+        )
+        print(f"slack:     on ({', '.join(ways)}), API {redact_url(slack.base_url)}")
+        print(f"           {mode}; slash command {slack.command}; status {slack.status}")
+    elif "SLACK_BOT_TOKEN" in settings.secrets or "SLACK_CLIENT_SECRET" in settings.secrets:
+        way = "SLACK_BOT_TOKEN" if "SLACK_BOT_TOKEN" in settings.secrets else "SLACK_CLIENT_ID"
         print(
-            "slack:     off: SLACK_BOT_TOKEN is set, but neither SLACK_SIGNING_SECRET (HTTP) "
+            f"slack:     off: {way} is set, but neither SLACK_SIGNING_SECRET (HTTP) "
             "nor SLACK_APP_TOKEN (Socket Mode)"
         )
 

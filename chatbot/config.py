@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from adapters.discord.settings import DiscordSettings, parse_guild_ids, parse_shard_ids
-from adapters.slack.settings import DEFAULT_API_URL, SlackSettings
+from adapters.slack.settings import DEFAULT_API_URL, DEFAULT_COMMAND, STATUS_MODES, SlackSettings
 from adapters.web.cors import CorsPolicy
 from adapters.web.settings import MAX_CONNECTIONS_PER_ADDRESS, WebSettings
 from bot.settings import (
@@ -35,6 +35,7 @@ SECRET_NAMES = (
     "SLACK_BOT_TOKEN",
     "SLACK_SIGNING_SECRET",
     "SLACK_APP_TOKEN",
+    "SLACK_CLIENT_SECRET",
     "DISCORD_TOKEN",
     "CHATBOT_WEB_TOKEN",
     "CHATBOT_METRICS_TOKEN",
@@ -99,7 +100,7 @@ class AppSettings:
     tags: FileConfig = field(default_factory=lambda: load_config(None))
     web: WebSettings = field(default_factory=WebSettings)
     cors: CorsPolicy = field(default_factory=CorsPolicy)  # other pages that may use the web chat
-    slack: SlackSettings | None = None  # set when SLACK_BOT_TOKEN and a transport are
+    slack: SlackSettings | None = None  # set when a token (or an OAuth app) and a transport are
     discord: DiscordSettings = field(default_factory=DiscordSettings)
     metrics: bool = True  # CHATBOT_METRICS=off removes GET /metrics
     metrics_token: str | None = field(default=None, repr=False)  # CHATBOT_METRICS_TOKEN
@@ -110,9 +111,10 @@ class AppSettings:
         read = Env(os.environ if env is None else env)
         tags = _tags_config(read)
         bot = bot_from_env(read)
+        database_url = read.text("CHATBOT_DATABASE_URL") or DEFAULT_DATABASE_URL
         return cls(
             bot=replace(bot, memory=memory_settings(read, tags)),
-            database_url=read.text("CHATBOT_DATABASE_URL") or DEFAULT_DATABASE_URL,
+            database_url=database_url,
             openai_api_key=read.text("OPENAI_API_KEY"),
             openai_base_url=read.text("OPENAI_BASE_URL"),
             gemini_api_key=read.text("GEMINI_API_KEY") or read.text("GOOGLE_API_KEY"),
@@ -122,7 +124,7 @@ class AppSettings:
             tags=tags,
             web=web_from_env(read),
             cors=_cors(read),
-            slack=slack_from_env(read),
+            slack=slack_from_env(read, database_url),
             discord=discord_from_env(read),
             metrics=read.flag("CHATBOT_METRICS", default=True),
             metrics_token=read.text("CHATBOT_METRICS_TOKEN"),
@@ -193,18 +195,43 @@ def web_from_env(read: Env) -> WebSettings:
     )
 
 
-def slack_from_env(read: Env) -> SlackSettings | None:
-    """None unless SLACK_BOT_TOKEN and a transport (signing secret or app token) are set."""
+def slack_from_env(read: Env, database_url: str = DEFAULT_DATABASE_URL) -> SlackSettings | None:
+    """None unless a way in (SLACK_BOT_TOKEN for one workspace, or SLACK_CLIENT_ID and
+    SLACK_CLIENT_SECRET for installing to many) and a transport (signing secret or app token)
+    are set."""
     token = read.text("SLACK_BOT_TOKEN")
     secret = read.text("SLACK_SIGNING_SECRET")
     app_token = read.text("SLACK_APP_TOKEN")
-    if token is None or not (secret or app_token):
+    client_id = read.text("SLACK_CLIENT_ID")
+    client_secret = read.text("SLACK_CLIENT_SECRET")
+    if (client_id is None) != (client_secret is None):
+        raise ConfigError(
+            "SLACK_CLIENT_ID and SLACK_CLIENT_SECRET go together: set both or neither"
+        )
+    if client_id is not None and token is not None:
+        raise ConfigError(
+            "SLACK_BOT_TOKEN is for one workspace, SLACK_CLIENT_ID and SLACK_CLIENT_SECRET for "
+            "installing to many (OAuth): set one or the other"
+        )
+    if (token is None and client_id is None) or not (secret or app_token):
         return None
+    command = read.text("CHATBOT_SLACK_COMMAND") or DEFAULT_COMMAND
+    if not command.startswith("/") or not command[1:] or any(c.isspace() for c in command):
+        raise ConfigError(f"CHATBOT_SLACK_COMMAND={command!r} is not a slash command (/chatbot)")
+    status = (read.text("CHATBOT_SLACK_STATUS") or "auto").lower()
+    if status not in STATUS_MODES:
+        raise ConfigError(f"CHATBOT_SLACK_STATUS must be one of {', '.join(STATUS_MODES)}")
     return SlackSettings(
         bot_token=token,
         signing_secret=secret,
         app_token=app_token,
         api_url=read.text("SLACK_API_URL") or DEFAULT_API_URL,
+        client_id=client_id,
+        client_secret=client_secret,
+        redirect_uri=read.text("SLACK_REDIRECT_URI"),
+        database_url=database_url,
+        command=command.lower(),
+        status=status,
     )
 
 

@@ -49,6 +49,9 @@ class TagSpec:
     history_tokens: int | None = None
     enabled: bool = True
     scope: str | None = None  # long memory: "shared" or "member"
+    username: str = ""  # Slack: the name and icon a persona posts under (chat:write.customize)
+    icon_emoji: str = ""
+    icon_url: str = ""
     # The ModelSettings keys this tag sets (chatbot/model_keys.py): `model`, `temperature` ...
     model: dict[str, Any] = field(default_factory=dict)
 
@@ -85,6 +88,9 @@ _TAG_OWN_KEYS: dict[str, tuple[tuple[type, ...], str]] = {
     "history_tokens": _INT,
     "enabled": _BOOL,
     "scope": _STR,
+    "username": _STR,
+    "icon_emoji": _STR,
+    "icon_url": _STR,
 }
 _TAG_KEYS = {**_TAG_OWN_KEYS, **{k.name: _BY_KIND[k.kind] for k in MODEL_KEYS.values()}}
 _COMMAND_KEYS = {
@@ -239,7 +245,24 @@ def _read(source: _Source, data: dict[str, Any]) -> dict[str, Any]:
         for key in ("history_turns", "history_tokens", "max_output_tokens"):
             if key in table and table[key] < 1:
                 raise source.error(("tags", name), key, "must be at least 1")
+        _check_look(source, ("tags", name), table)
     return data
+
+
+_ICON_EMOJI = re.compile(r"^:[a-z0-9_+'-]+:$")
+
+
+def _check_look(source: _Source, where: tuple[str, ...], table: dict[str, Any]) -> None:
+    """A persona's Slack name and icon: what Slack accepts, or a clear error now."""
+    username = table.get("username")
+    if username is not None and not (0 < len(username.strip()) <= 80):
+        raise source.error(where, "username", "must be 1 to 80 characters")
+    emoji = table.get("icon_emoji")
+    if emoji is not None and not _ICON_EMOJI.match(emoji):
+        raise source.error(where, "icon_emoji", f"must look like :dragon:, got {emoji!r}")
+    url = table.get("icon_url")
+    if url is not None and not re.match(r"^https?://\S+$", url):
+        raise source.error(where, "icon_url", f"must be an http(s) URL, got {url!r}")
 
 
 def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
@@ -348,6 +371,9 @@ def build_personas(config: FileConfig, bot: BotSettings) -> dict[str, Persona]:
             usage_hint=spec.usage_hint,
             behaviour=spec.behaviour,
             scope=spec.scope,
+            username=spec.username.strip(),
+            icon_emoji=spec.icon_emoji,
+            icon_url=spec.icon_url,
         )
     return personas
 

@@ -18,6 +18,9 @@ from sqlalchemy import (
 )
 from sqlmodel import Field, SQLModel
 
+# The Slack adapter's tables (installations, OAuth states): in this database, not memory.
+from memory import slack_installations  # noqa: F401  (registers them on SQLModel.metadata)
+
 
 class MessageRow(SQLModel, table=True):
     __tablename__ = "messages"

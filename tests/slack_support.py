@@ -7,6 +7,7 @@ import json
 import time
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 import pytest
@@ -52,16 +53,44 @@ def message(
     return event
 
 
-def envelope(event: dict[str, Any]) -> dict[str, Any]:
+def envelope(event: dict[str, Any], team: str | None = None) -> dict[str, Any]:
+    team = team or str(event.get("team") or TEAM)
     return {
         "token": "legacy-verification-token",
-        "team_id": TEAM,
+        "team_id": team,
         "api_app_id": "A0APP",
         "event": event,
         "type": "event_callback",
         "event_id": f"Ev{next(_ids):08d}",
         "event_time": int(time.time()),
-        "authorizations": [{"team_id": TEAM, "user_id": BOT_USER, "is_bot": True}],
+        "authorizations": [{"team_id": team, "user_id": BOT_USER, "is_bot": True}],
+    }
+
+
+def slash(
+    text: str,
+    *,
+    response_url: str,
+    channel: str = "C0CHAN",
+    user: str = "U0ALICE",
+    team: str = TEAM,
+    command: str = "/chatbot",
+    channel_name: str = "general",
+) -> dict[str, str]:
+    """A slash command's fields, as Slack posts them (a form) or sends them over the socket."""
+    return {
+        "token": "legacy-verification-token",
+        "team_id": team,
+        "team_domain": "test",
+        "channel_id": channel,
+        "channel_name": channel_name,
+        "user_id": user,
+        "user_name": "alice",
+        "command": command,
+        "text": text,
+        "api_app_id": "A0APP",
+        "response_url": response_url,
+        "trigger_id": f"trigger-{next(_ids)}",
     }
 
 
@@ -88,8 +117,17 @@ class Events:
     async def post_raw(self, body: bytes, headers: dict[str, str]) -> httpx.Response:
         return await self.http.post("/slack/events", content=body, headers=headers)
 
-    async def send(self, event: dict[str, Any], retry: int | None = None) -> httpx.Response:
-        return await self.send_body(envelope(event), retry)
+    async def send(
+        self, event: dict[str, Any], retry: int | None = None, team: str | None = None
+    ) -> httpx.Response:
+        return await self.send_body(envelope(event, team), retry)
+
+    async def command(self, fields: dict[str, str]) -> httpx.Response:
+        """A signed slash command, form-encoded as Slack sends it."""
+        body = urlencode(fields).encode()
+        headers = signed_headers(body)
+        headers["Content-Type"] = "application/x-www-form-urlencoded"
+        return await self.post_raw(body, headers)
 
     async def send_body(self, payload: dict[str, Any], retry: int | None = None) -> httpx.Response:
         body = json.dumps(payload).encode()

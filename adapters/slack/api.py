@@ -21,8 +21,8 @@ REASONS = {
     "channel_not_found": "the channel does not exist or the bot cannot see it (private channel?)",
     "is_archived": "the channel is archived",
     "missing_scope": "the app lacks a scope (reinstall it from slack/manifest.yaml)",
-    "invalid_auth": "SLACK_BOT_TOKEN is invalid",
-    "not_authed": "SLACK_BOT_TOKEN is missing",
+    "invalid_auth": "the bot token is invalid (SLACK_BOT_TOKEN, or the workspace's installation)",
+    "not_authed": "the bot token is missing",
     "account_inactive": "the bot token belongs to a deleted user or an uninstalled app",
 }
 
@@ -55,10 +55,14 @@ class SlackWeb:
         self.client = client
         self.sleep = sleep
 
-    async def call(self, method: str, *, read: bool = False, **params: Any) -> dict[str, Any]:
-        """`read` methods (conversations.replies, users.info) take form params, not JSON."""
+    async def call(
+        self, method: str, *, read: bool = False, retry: bool = True, **params: Any
+    ) -> dict[str, Any]:
+        """`read` methods (conversations.replies, users.info) take form params, not JSON.
+        `retry=False`: one attempt, for calls that must never hold up an answer (a status)."""
         body = {k: v for k, v in params.items() if v is not None}
-        for attempt in range(ATTEMPTS):
+        attempts = ATTEMPTS if retry else 1
+        for attempt in range(attempts):
             try:
                 if read:
                     response = await self.client.api_call(method, params=body)
@@ -67,7 +71,7 @@ class SlackWeb:
                 return dict(response.data) if isinstance(response.data, dict) else {}
             except SlackApiError as exc:
                 code = error_code(exc)
-                if code == "ratelimited" and attempt < ATTEMPTS - 1:
+                if code == "ratelimited" and attempt < attempts - 1:
                     wait = _retry_after(exc)
                     log.warning("slack %s rate-limited; waiting %.1fs", method, wait)
                     await self.sleep(wait)

@@ -1,9 +1,12 @@
 """Slack events in, IncomingMessage out: channel keys, mention normalisation, thread context.
 
 - Keys: `slack:<team>:<channel>`, and a thread is its own conversation
-  `slack:<team>:<channel>:<thread_ts>`.
+  `slack:<team>:<channel>:<thread_ts>`. In a DM with the app (its Messages tab, Slack's agent
+  view) every conversation is a thread: a new message there starts one, keyed by its own ts.
 - Message ids: `<channel>:<ts>`, the same for the `app_mention` and the `message` event of one
   post, so the database's unique (platform, message id) answers each post once.
+- Edits and deletions (`message_changed`, `message_deleted`): the ids of the stored copies
+  they concern, for the core's `edited` and `deleted`.
 - A thread's earlier messages, as Slack holds them (`conversations.replies`: the parent and
   earlier replies, the bot's own marked as its own), for the core to seed a thread new to
   memory with: its context then starts with its parent even when the parent was said before
@@ -81,15 +84,57 @@ def ts_time(ts: str | None) -> datetime:
         return datetime.now(UTC)
 
 
-class UserNames:
-    """Display names by user id, asked of `users.info` once each; the id when that fails."""
+def starts_conversation(event: dict[str, Any]) -> bool:
+    """A new message (not a reply) in a DM with the app: in the agent view, a new conversation."""
+    thread_ts = event.get("thread_ts")
+    return event.get("channel_type") == "im" and (not thread_ts or thread_ts == event.get("ts"))
 
-    def __init__(self, web: SlackWeb, max_size: int = 5_000):
-        self.web = web
+
+@dataclass(frozen=True, slots=True)
+class Edit:
+    message_ids: tuple[str, ...]  # the original and the copy a thread may hold of it
+    text: str | None  # the new text; None for a deletion
+    by_self: bool = False
+
+
+def edit_of(event: dict[str, Any], me: BotIdentity, tag: str) -> Edit | None:
+    """`message_changed` / `message_deleted` as the ids they concern, or None if unreadable."""
+    channel = event.get("channel")
+    if not isinstance(channel, str):
+        return None
+    if event.get("subtype") == "message_changed":
+        changed = event.get("message")
+        if not isinstance(changed, dict) or not isinstance(changed.get("ts"), str):
+            return None
+        text, _ = normalise(str(changed.get("text") or ""), me, tag)
+        ids = _ids_of(channel, changed["ts"], changed.get("thread_ts"))
+        return Edit(ids, text, by_self=is_self(changed, me))
+    deleted_ts = event.get("deleted_ts")
+    if not isinstance(deleted_ts, str):
+        return None
+    before = event.get("previous_message")
+    thread_ts = before.get("thread_ts") if isinstance(before, dict) else None
+    return Edit(_ids_of(channel, deleted_ts, thread_ts), None)
+
+
+def _ids_of(channel: str, ts: str, thread_ts: object) -> tuple[str, ...]:
+    original = message_id(channel, ts)
+    if isinstance(thread_ts, str) and thread_ts:
+        return (original, f"{original}@{thread_ts}")  # the copy `earlier` seeded a thread with
+    return (original,)
+
+
+class UserNames:
+    """Display names by user id, asked of `users.info` once each; the id when that fails.
+
+    User ids are unique across Slack, so one cache serves every workspace."""
+
+    def __init__(self, max_size: int = 5_000):
         self.max_size = max_size
         self._names: dict[str, str] = {}
+        self._guests: dict[str, bool] = {}
 
-    async def name(self, event: dict[str, Any]) -> str:
+    async def name(self, web: SlackWeb, event: dict[str, Any]) -> str:
         if event.get("bot_id") and not event.get("user"):
             profile = event.get("bot_profile") or {}
             return str(event.get("username") or profile.get("name") or event["bot_id"])
@@ -98,8 +143,9 @@ class UserNames:
             return self._names[user]
         name = user
         try:
-            data = await self.web.call("users.info", read=True, user=user)
+            data = await web.call("users.info", read=True, user=user)
             info = data.get("user") or {}
+            self._guests[user] = _guest(info)
             profile = info.get("profile") or {}
             name = (
                 profile.get("display_name")
@@ -112,26 +158,52 @@ class UserNames:
             log.info("users.info failed for %s (%s); using the id", user, error_code(exc))
         if len(self._names) >= self.max_size:
             self._names.clear()
+            self._guests.clear()
         self._names[user] = str(name)
         return str(name)
+
+    async def is_full_member(self, web: SlackWeb, user: str) -> bool:
+        """A full member of the workspace (not a guest, not from another organisation), who
+        may read its public channels. Asked of Slack each time: this decides what they read."""
+        try:
+            data = await web.call("users.info", read=True, user=user)
+        except SlackApiError as exc:
+            log.info("users.info failed for %s (%s): treated as a guest", user, error_code(exc))
+            return False
+        info = data.get("user") or {}
+        return isinstance(info, dict) and not _guest(info)
+
+
+def _guest(info: dict[str, Any]) -> bool:
+    return bool(
+        info.get("is_restricted")
+        or info.get("is_ultra_restricted")
+        or info.get("is_stranger")
+        or info.get("deleted")
+        or info.get("is_bot")
+    )
 
 
 class SlackInbound:
     """Turns message-like events into IncomingMessages; reads a thread's earlier messages."""
 
-    def __init__(self, web: SlackWeb, tag: str):
-        self.web = web
+    def __init__(self, tag: str):
         self.tag = tag
-        self.names = UserNames(web)
+        self.names = UserNames()
 
-    async def incoming(self, event: dict[str, Any], team: str, me: BotIdentity) -> IncomingMessage:
+    async def incoming(
+        self, web: SlackWeb, event: dict[str, Any], team: str, me: BotIdentity
+    ) -> IncomingMessage:
         channel = str(event["channel"])
         ts = str(event["ts"])
         thread_ts = event.get("thread_ts")
         in_thread = bool(thread_ts) and thread_ts != ts
+        # In the app's DM every conversation is a thread of its own, from its first message.
+        thread = thread_ts if in_thread else (ts if starts_conversation(event) else None)
         return await self._message(
+            web,
             event,
-            key=channel_key(team, channel, thread_ts if in_thread else None),
+            key=channel_key(team, channel, thread),
             message_id=message_id(channel, ts),
             me=me,
             in_thread=in_thread,
@@ -139,6 +211,7 @@ class SlackInbound:
 
     async def _message(
         self,
+        web: SlackWeb,
         event: dict[str, Any],
         *,
         key: str,
@@ -154,7 +227,7 @@ class SlackInbound:
             message_id=message_id,
             author=Author(
                 id=str(event.get("user") or event.get("bot_id") or "unknown"),
-                name=self.tag if mine else await self.names.name(event),
+                name=self.tag if mine else await self.names.name(web, event),
                 is_bot=bool(event.get("bot_id")) or event.get("subtype") == "bot_message",
                 is_self=mine,
             ),
@@ -170,14 +243,14 @@ class SlackInbound:
         )
 
     async def earlier(
-        self, event: dict[str, Any], team: str, me: BotIdentity
+        self, web: SlackWeb, event: dict[str, Any], team: str, me: BotIdentity
     ) -> list[IncomingMessage]:
         """What Slack holds of the event's thread before it, oldest first (the core seeds)."""
         channel = str(event["channel"])
         thread_ts = str(event["thread_ts"])
         key = channel_key(team, channel, thread_ts)
         try:
-            data = await self.web.call(
+            data = await web.call(
                 "conversations.replies", read=True, channel=channel, ts=thread_ts, limit=SEED_LIMIT
             )
         except SlackApiError as exc:
@@ -193,5 +266,5 @@ class SlackInbound:
                 continue
             # Its own id in the thread's copy: the original keeps `<channel>:<ts>`.
             copy_id = f"{message_id(channel, str(said['ts']))}@{thread_ts}"
-            found.append(await self._message(said, key=key, message_id=copy_id, me=me))
+            found.append(await self._message(web, said, key=key, message_id=copy_id, me=me))
         return found

@@ -1,21 +1,28 @@
-"""A Slack thread as the core's reply target: send, edit, a native stream, a private notice.
+"""A Slack thread as the core's reply target: send, edit, a native stream, a private notice,
+and the loading status while the model works (the core's `typing`).
 
 Every answer goes into the thread of the message that asked (`thread_ts`). The stream uses
 `chat.startStream` / `appendStream` / `stopStream`; when Slack refuses to start one, or a stream
-expires, the core's Delivery carries on with the same message edited by `chat.update`.
+expires, the core's Delivery carries on with the same message edited by `chat.update`. A
+persona posts, and streams, under its own name and icon where the token may (adapters/slack/
+looks.py), else its answers start with its `*name:*` label.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Any
 
 from slack_sdk.errors import SlackApiError
 
 from adapters.slack.api import SlackWeb, error_code
+from adapters.slack.looks import Look
 from adapters.slack.mrkdwn import defuse_markdown, to_mrkdwn
+from adapters.slack.place import ThreadPlace
+from adapters.slack.status import ThinkingStatus
 from bot.delivery import ReplyMeta, StreamEnded
 from bot.errors import ErrorKind
 from bot.splitting import split_message, utf8_len
@@ -27,16 +34,12 @@ log = logging.getLogger(__name__)
 MAX_BYTES = 3_500
 
 
-@dataclass(frozen=True, slots=True)
-class ThreadPlace:
-    channel: str  # the Slack channel id
-    thread_ts: str  # the message the answer belongs under
-    team: str | None = None  # recipient team and user: Slack wants them for streams in channels
-    user: str | None = None
+__all__ = ["SlackStream", "SlackThreadTarget", "ThreadPlace"]
 
 
 class SlackThreadTarget:
-    """Implements ReplyTarget, EditableTarget, NativeStreamTarget and NoticeTarget for one thread."""
+    """Implements ReplyTarget, EditableTarget, NativeStreamTarget, NoticeTarget and TypingTarget
+    for one thread."""
 
     max_length = MAX_BYTES
 
@@ -49,6 +52,10 @@ class SlackThreadTarget:
         streaming: bool = True,
         flush_interval: float = 0.5,
         clock: Callable[[], float] = time.monotonic,
+        looks: Mapping[str, Look] | None = None,
+        customize: bool = False,
+        status: ThinkingStatus | None = None,
+        title: str | None = None,
     ):
         self.web = web
         self.place = place
@@ -56,6 +63,17 @@ class SlackThreadTarget:
         self.streaming = streaming
         self.flush_interval = flush_interval
         self.clock = clock
+        self.looks = looks or {}
+        self.customize = customize  # the token has chat:write.customize
+        self.status = status  # None: no loading status
+        self.title = title  # a new conversation in the agent view: titled when answered
+
+    def look(self, persona: str) -> Look:
+        """Who the answer appears to come from (nobody else: the app itself)."""
+        return self.looks.get(persona, Look()) if self.customize else Look()
+
+    def posts_as(self, meta: ReplyMeta) -> dict[str, Any]:
+        return self.look(meta.persona).params()
 
     def measure(self, text: str) -> int:
         return utf8_len(to_mrkdwn(text))
@@ -65,9 +83,23 @@ class SlackThreadTarget:
         label = ""
         if meta.error is not None and meta.error is not ErrorKind.USAGE:
             label += "⚠️ "  # a usage hint is help, not a failure (as on Discord)
-        if meta.persona != self.default_persona:
+        if meta.persona != self.default_persona and not self.look(meta.persona).username:
             label += f"**{meta.persona}:** " if markdown else f"*{meta.persona}:* "
         return label
+
+    @contextlib.asynccontextmanager
+    async def typing(self, persona: str) -> AsyncIterator[None]:
+        """The thread's loading status while the model works, cleared when it has answered."""
+        if self.status is None:
+            yield
+            return
+        look = self.look(persona)
+        shown = await self.status.show(self.web, self.place, look, self.title)
+        try:
+            yield
+        finally:
+            if shown:
+                await self.status.clear(self.web, self.place)
 
     def render(self, text: str, meta: ReplyMeta) -> str:
         body = to_mrkdwn(text)
@@ -85,8 +117,11 @@ class SlackThreadTarget:
                 text=self.render(text, meta),
                 unfurl_links=False,
                 unfurl_media=False,
+                **self.posts_as(meta),
             )
         except SlackApiError as exc:
+            if self._lost_customize(exc, meta):
+                return await self.send(text, meta)
             if error_code(exc) != "msg_too_long":
                 raise
             # Our byte estimate was wrong for this text: split it smaller and try again.
@@ -97,6 +132,14 @@ class SlackThreadTarget:
                 first = first or ts
             return first
         return str(data.get("ts") or "") or None
+
+    def _lost_customize(self, exc: SlackApiError, meta: ReplyMeta) -> bool:
+        """Slack refused the persona's name or icon: carry on as the app, with the label."""
+        if error_code(exc) != "missing_scope" or not self.posts_as(meta):
+            return False
+        log.warning("slack refused a persona's name and icon (missing_scope): using a label")
+        self.customize = False
+        return True
 
     async def edit(self, handle: object, text: str, meta: ReplyMeta) -> None:
         if not handle:
@@ -161,8 +204,12 @@ class SlackStream:
                 recipient_user_id=self._place.user,
                 markdown_text=self.target.label(self.meta, markdown=True)
                 + defuse_markdown(self.text),
+                **self.target.posts_as(self.meta),
             )
         except SlackApiError as exc:
+            if self.target._lost_customize(exc, self.meta):
+                await self._start()
+                return
             log.info("slack refused a stream (%s); falling back to chat.update", error_code(exc))
             raise StreamEnded() from exc
         self.ts = str(data.get("ts") or "") or None

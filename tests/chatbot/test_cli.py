@@ -58,6 +58,22 @@ def test_check_says_which_discord_shards_run_here(tmp_path):
     assert broken.returncode != 0 and "shard 8 does not exist" in broken.stderr
 
 
+def test_check_says_how_slack_is_installed_without_the_client_secret(tmp_path):
+    env = {
+        "SLACK_CLIENT_ID": "1111.2222",
+        "SLACK_CLIENT_SECRET": "client-secret-4242",
+        "SLACK_SIGNING_SECRET": "signing-secret-4343",
+    }
+    done = run_check(env, tmp_path)
+    assert done.returncode == 0, done.stderr
+    out = done.stdout + done.stderr
+    assert "installed through OAuth: GET /slack/install" in out
+    assert "slash command /chatbot" in out
+    assert "client-secret-4242" not in out and "signing-secret-4343" not in out
+    both = run_check({**env, "SLACK_BOT_TOKEN": "xoxb-1"}, tmp_path)
+    assert both.returncode == 2 and "set one or the other" in both.stderr
+
+
 def test_check_masks_credentials_in_every_url_it_prints(tmp_path):
     env = {
         "OPENAI_BASE_URL": "http://oa-user:oa-pass-111@llm.internal:11434/v1?api_key=oa-key-222",

@@ -47,6 +47,27 @@ def test_user_file_changes_one_key_adds_a_tag_and_disables_one(tmp_path: Path) -
     assert settings.tags.source == path
 
 
+def test_a_persona_names_its_slack_name_and_icon(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        '[tags.pirate]\nsystem_prompt = "Arr."\nusername = "Captain Mira"\n'
+        'icon_url = "https://example.org/mira.png"\n',
+    )
+    settings = AppSettings.from_env({"CHATBOT_CONFIG": path})
+    personas = build_personas(settings.tags, settings.bot)
+    pirate = personas["pirate"]
+    assert (pirate.username, pirate.icon_emoji, pirate.icon_url) == (
+        "Captain Mira",
+        "",
+        "https://example.org/mira.png",
+    )
+    assert (personas["dragon"].username, personas["dragon"].icon_emoji) == (
+        "Ember the dragon",
+        ":dragon:",
+    )
+    assert personas["chatbot"].username == ""  # the app's own name and icon
+
+
 def test_the_example_in_the_repo_is_valid() -> None:
     config = load_config(str(REPO / "config" / "chatbot.toml"))
     assert "pirate" in config.tags and config.channels["web:stories"].persona == "dragon"
@@ -117,6 +138,15 @@ def test_missing_file_falls_back_to_defaults_with_a_warning(
             "[commands]\nreset_roles = [1, 2]\n",
             "line 2: commands.reset_roles: expected a list of strings",
         ),
+        (
+            '[tags.dragon]\nicon_emoji = "dragon"\n',
+            "line 2: tags.dragon.icon_emoji: must look like :dragon:",
+        ),
+        (
+            '[tags.dragon]\nicon_url = "javascript:alert(1)"\n',
+            "line 2: tags.dragon.icon_url: must be an http(s) URL",
+        ),
+        ('[tags.dragon]\nusername = "  "\n', "line 2: tags.dragon.username: must be 1 to 80"),
         ("modration = true\n", "line 1: modration: unknown key"),
     ],
 )

@@ -104,6 +104,12 @@ def msg(
         ),
         (msg("help", platform="discord", asks="chatbot"), ("chatbot", "help")),
         (msg("hi", platform="discord", asks="nobody"), ("chatbot", "hi")),
+        # An explicit question (a slash command's `ask`): to the tag it names, text as typed.
+        (msg("what is rust?", asks="chatbot"), ("chatbot", "what is rust?")),
+        (msg("the last hour", asks="summary"), ("summary", "the last hour")),
+        (msg("hi", asks="nosuchtag"), ("chatbot", "hi")),
+        (msg("a tale", asks="chatbot", channel="web:stories"), ("dragon", "a tale")),
+        (msg("@summary 5", asks="chatbot"), ("summary", "5")),  # a tag in the text still wins
     ],
 )
 def test_routing_table(message: IncomingMessage, expected: tuple[str, str] | None) -> None:

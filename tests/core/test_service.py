@@ -491,3 +491,64 @@ async def test_a_paced_target_skips_streaming_updates_over_its_budget_never_the_
     broke = PacedTarget(budget=0)
     await turn(service, said("@chatbot count"), broke)
     assert [(s.kind, s.text) for s in broke.sent] == [("send", "".join(pieces))]
+
+
+def slack_said(text: str, author: Author = ALICE, *, is_direct: bool = False) -> IncomingMessage:
+    return IncomingMessage(
+        platform="slack",
+        channel="slack:T1:C1",
+        message_id=None,
+        author=author,
+        text=text,
+        is_direct=is_direct,
+    )
+
+
+async def test_a_command_asked_outside_the_chat_gets_the_chats_reply_and_permissions() -> None:
+    service, store, provider = make_service()
+    target = RecordingTarget()
+    await turn(service, slack_said("hello there"), target)
+    await service.command("help", slack_said(""), target)
+    assert "Tags here" in target.texts()[-1]
+    # The same rule as `@chatbot reset`: not an allowed user in a channel, refused.
+    await service.command("reset", slack_said(""), target)
+    assert "Only members with an allowed role" in target.texts()[-1]
+    assert (await store.state("slack:T1:C1")).reset_after_id == 0
+    # In a DM the person may; the reset reaches the newest stored message.
+    await service.command("reset", slack_said("", is_direct=True), target)
+    assert target.texts()[-1].startswith("Done: I forgot this channel")
+    assert (await store.state("slack:T1:C1")).reset_after_id == store.messages[-1].id
+    await service.command("usage", slack_said(""), target)
+    assert target.texts()[-1].startswith("Tokens in this channel today")
+    await service.command("nonsense", slack_said(""), target)
+    assert target.texts()[-1].startswith("There is no `nonsense` command")
+    # Nothing was stored for the commands, and the model was never called.
+    assert [m.text for m in store.messages] == ["hello there"]
+    assert provider.requests == []
+
+
+async def test_a_viewed_conversation_is_read_instead_of_this_one_and_a_refusal_asks_nothing() -> (
+    None
+):
+    from bot.types import Viewed
+
+    service, store, provider = make_service(Say("a summary"))
+    target = RecordingTarget()
+    await turn(service, said("lunch at noon?", channel="slack:T1:C9"), target)
+    await turn(service, said("yes, noon", Author("u:bob", "bob"), channel="slack:T1:C9"), target)
+    await turn(service, said("an older question", channel="slack:T1:D1:1.0"), target)
+    viewed = Viewed("slack:T1:C9", "#lunch", tuple(await service.history("slack:T1:C9", 10)))
+    ask = replace(said("summarise this channel", channel="slack:T1:D1:1.0"), viewing=viewed)
+    await turn(service, replace(ask, asks="chatbot"), target)
+    turns = [t.content for t in provider.requests[0].turns]
+    assert turns == ["alice: lunch at noon?", "bob: yes, noon", "alice: summarise this channel"]
+    assert target.texts() == ["a summary"]
+    # The question and the answer are remembered where they were said, not in the channel.
+    assert [m.text for m in store.messages if m.channel == "slack:T1:C9"] == [
+        "lunch at noon?",
+        "yes, noon",
+    ]
+    refused = Viewed("slack:T1:C7", "that channel", refused="I am not a member of that channel.")
+    await turn(service, replace(ask, message_id=None, viewing=refused, asks="chatbot"), target)
+    assert target.texts()[-1] == "I am not a member of that channel."
+    assert len(provider.requests) == 1

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from adapters.slack.inbound import BotIdentity, normalise
 from adapters.slack.mrkdwn import defuse_markdown, to_mrkdwn
 from adapters.slack.settings import SlackSettings
-from chatbot.config import AppSettings
+from chatbot.config import AppSettings, ConfigError
 
 
 def test_prose_is_converted() -> None:
@@ -65,28 +67,71 @@ def test_slack_settings_need_a_token_and_a_transport() -> None:
     assert "xoxb-1" not in repr(sock) and "xapp-1" not in repr(sock)
 
 
+def test_oauth_settings_go_together_and_exclude_a_pasted_token() -> None:
+    oauth = slack_from(
+        {"SLACK_CLIENT_ID": "1.2", "SLACK_CLIENT_SECRET": "shh-1", "SLACK_SIGNING_SECRET": "s"}
+    )
+    assert oauth is not None and oauth.distributed and oauth.bot_token is None
+    assert oauth.oauth_url == "https://slack.com/oauth/v2/authorize"
+    assert "shh-1" not in repr(oauth) and oauth.command == "/chatbot" and oauth.status == "auto"
+    single = slack_from({"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s"})
+    assert single is not None and not single.distributed
+    bad = [
+        ({"SLACK_CLIENT_ID": "1.2", "SLACK_SIGNING_SECRET": "s"}, "go together"),
+        (
+            {
+                "SLACK_BOT_TOKEN": "xoxb-1",
+                "SLACK_CLIENT_ID": "1.2",
+                "SLACK_CLIENT_SECRET": "x",
+                "SLACK_SIGNING_SECRET": "s",
+            },
+            "one or the other",
+        ),
+        (
+            {"SLACK_BOT_TOKEN": "x", "SLACK_SIGNING_SECRET": "s", "CHATBOT_SLACK_COMMAND": "ask"},
+            "not a slash command",
+        ),
+        (
+            {"SLACK_BOT_TOKEN": "x", "SLACK_SIGNING_SECRET": "s", "CHATBOT_SLACK_STATUS": "loud"},
+            "CHATBOT_SLACK_STATUS",
+        ),
+    ]
+    for env, problem in bad:
+        with pytest.raises(ConfigError, match=problem):
+            slack_from(env)
+    custom = slack_from(
+        {"SLACK_BOT_TOKEN": "x", "SLACK_APP_TOKEN": "y", "CHATBOT_SLACK_COMMAND": "/Ask-Bot"}
+    )
+    assert custom is not None and custom.command == "/ask-bot"
+
+
 def test_manifest_asks_for_exactly_what_the_adapter_uses() -> None:
     import yaml
 
+    from adapters.slack.agent import SUGGESTED_PROMPTS
+    from adapters.slack.settings import BOT_SCOPES
+
     manifest = yaml.safe_load((Path(__file__).parents[3] / "slack" / "manifest.yaml").read_text())
-    assert set(manifest["oauth_config"]["scopes"]["bot"]) == {
-        "app_mentions:read",
-        "channels:history",
-        "groups:history",
-        "im:history",
-        "mpim:history",
-        "chat:write",
-        "users:read",
-    }
+    assert sorted(manifest["oauth_config"]["scopes"]["bot"]) == sorted(BOT_SCOPES)
+    assert manifest["oauth_config"]["redirect_urls"] == ["https://YOUR-HOST/slack/oauth_redirect"]
     events = manifest["settings"]["event_subscriptions"]
     assert events["request_url"].endswith("/slack/events")
     assert set(events["bot_events"]) == {
         "app_mention",
+        "app_context_changed",
+        "app_home_opened",
+        "app_uninstalled",
         "message.channels",
         "message.groups",
         "message.im",
         "message.mpim",
+        "tokens_revoked",
     }
+    agent = manifest["features"]["agent_view"]
+    assert agent["agent_description"] and agent["suggested_prompts"] == SUGGESTED_PROMPTS
+    assert "assistant_view" not in manifest["features"]
+    [command] = manifest["features"]["slash_commands"]
+    assert command["command"] == "/chatbot" and command["url"].endswith("/slack/events")
 
 
 def test_thread_target_labels_personas_and_styles_error_lines() -> None:
