@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -13,9 +15,19 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from bot.memory import MemoryUnavailable
-from bot.types import ChannelKey, ChannelState, NewMessage, StoredMessage, Usage, UsageTotal
+from bot.types import (
+    ChannelKey,
+    ChannelState,
+    NewAttachment,
+    NewMessage,
+    StoredAttachment,
+    StoredMessage,
+    Usage,
+    UsageTotal,
+)
 from memory.database import AsyncConnections, Database, Op, SQLiteThreads, sqlite_pragmas
-from memory.models import ChannelRow, MessageRow
+from memory.files import INLINE_MAX, FileFolder, default_files_dir
+from memory.models import AttachmentRow, ChannelRow, MessageRow
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +37,9 @@ T = TypeVar("T")
 _table = MessageRow.__table__  # type: ignore[attr-defined]
 _c = _table.c
 _channels = ChannelRow.__table__  # type: ignore[attr-defined]
+_files = AttachmentRow.__table__  # type: ignore[attr-defined]
+_f = _files.c
+_FILE_META = [c for c in _f if c.name != "data"]  # every column but the bytes
 
 
 def _utc(value: datetime) -> datetime:
@@ -88,10 +103,19 @@ class SQLStore:
         backoff: float = 0.2,
         busy_timeout: float = 30.0,
         group_commit: bool = True,
+        files_dir: str | os.PathLike[str] | None = None,
+        inline_max: int = INLINE_MAX,
     ):
         """`group_commit`: on SQLite, messages that arrive together are written together
-        (bench/store_writes.py measures what it buys)."""
+        (bench/store_writes.py measures what it buys). `files_dir` and `inline_max`: where
+        attachment bytes go (memory/files.py)."""
         self.engine = engine
+        self.folder = FileFolder(
+            files_dir
+            if files_dir is not None
+            else default_files_dir(engine.url.render_as_string(False))
+        )
+        self.inline_max = inline_max
         self.group_commit = group_commit
         self.retries = retries
         self.backoff = backoff
@@ -113,6 +137,8 @@ class SQLStore:
         backoff: float = 0.2,
         busy_timeout: float = 30.0,
         group_commit: bool = True,
+        files_dir: str | os.PathLike[str] | None = None,
+        inline_max: int = INLINE_MAX,
     ) -> SQLStore:
         """`busy_timeout`: how long an SQLite connection waits for another process's write."""
         return cls(
@@ -121,6 +147,8 @@ class SQLStore:
             backoff=backoff,
             busy_timeout=busy_timeout,
             group_commit=group_commit,
+            files_dir=files_dir,
+            inline_max=inline_max,
         )
 
     async def create_schema(self) -> None:
@@ -276,7 +304,16 @@ class SQLStore:
 
     async def forget(self, channel: ChannelKey, up_to_id: int) -> int:
         query = delete(_table).where(_c.channel == channel, _c.id <= up_to_id)
-        return await self._write(lambda conn: conn.execute(query).rowcount or 0)
+        # Its files go too: those of the forgotten messages and uploads never sent.
+        files = (_f.channel == channel) & ((_f.message_id <= up_to_id) | _f.message_id.is_(None))
+
+        def op(conn: Connection) -> tuple[int, list[str]]:
+            on_disk = _drop_files(conn, files)
+            return conn.execute(query).rowcount or 0, on_disk
+
+        gone, on_disk = await self._write(op)
+        await self._remove_from_disk(on_disk)
+        return gone
 
     async def edit(self, platform: str, platform_message_id: str, text: str) -> bool:
         query = (
@@ -289,10 +326,137 @@ class SQLStore:
     async def delete(self, platform: str, platform_message_ids: Sequence[str]) -> int:
         if not platform_message_ids:
             return 0
-        query = delete(_table).where(
-            _c.platform == platform, _c.platform_message_id.in_(list(platform_message_ids))
+        which = (_c.platform == platform) & _c.platform_message_id.in_(list(platform_message_ids))
+        query = delete(_table).where(which)
+        files = _f.message_id.in_(select(_c.id).where(which).scalar_subquery())
+
+        def op(conn: Connection) -> tuple[int, list[str]]:
+            on_disk = _drop_files(conn, files)
+            return conn.execute(query).rowcount or 0, on_disk
+
+        gone, on_disk = await self._write(op)
+        await self._remove_from_disk(on_disk)
+        return gone
+
+    # -- attachments ----------------------------------------------------------------------
+
+    async def _remove_from_disk(self, ids: list[str]) -> None:
+        if ids:
+            try:
+                await asyncio.to_thread(self.folder.remove, ids)
+            except OSError as exc:  # the rows are gone; a stray file is only disk space
+                log.warning("could not remove %d files: %s", len(ids), exc.__class__.__name__)
+
+    async def add_files(
+        self, message_id: int | None, files: Sequence[NewAttachment]
+    ) -> list[StoredAttachment]:
+        if not files:
+            return []
+        rows: list[dict[str, object]] = []
+        to_disk: list[tuple[str, bytes]] = []
+        for f in files:
+            attachment_id = uuid.uuid4().hex
+            data = f.data
+            on_disk = data is not None and len(data) > self.inline_max
+            if on_disk:
+                assert data is not None
+                to_disk.append((attachment_id, data))
+            rows.append(
+                {
+                    "id": attachment_id,
+                    "channel": f.channel,
+                    "message_id": message_id,
+                    "name": f.name[:255],
+                    "kind": f.kind,
+                    "media_type": f.media_type[:64],
+                    "size": len(data) if data is not None else 0,
+                    "width": f.width,
+                    "height": f.height,
+                    "author_name": f.author_name[:255],
+                    "created_at": f.created_at.astimezone(UTC),
+                    "note": f.note[:255] if f.note else None,
+                    "data": None if on_disk else data,
+                    "on_disk": on_disk,
+                }
+            )
+
+        def write_all() -> None:
+            for attachment_id, data in to_disk:
+                self.folder.write(attachment_id, data)
+
+        try:
+            await asyncio.to_thread(write_all)
+        except OSError as exc:
+            await self._remove_from_disk([i for i, _ in to_disk])
+            raise MemoryUnavailable(f"the files folder is not writable: {exc}") from exc
+
+        def op(conn: Connection) -> None:
+            conn.execute(insert(_files), rows)
+
+        try:
+            await self._write(op)
+        except BaseException:
+            await self._remove_from_disk([i for i, _ in to_disk])
+            raise
+        return [_to_file(r) for r in rows]
+
+    async def link_uploads(
+        self, channel: ChannelKey, upload_ids: Sequence[str], author_name: str, message_id: int
+    ) -> list[StoredAttachment]:
+        ids = list(dict.fromkeys(upload_ids))
+        if not ids:
+            return []
+        mine = (
+            _f.id.in_(ids),
+            _f.channel == channel,
+            _f.author_name == author_name,
+            _f.message_id.is_(None),
         )
-        return await self._write(lambda conn: conn.execute(query).rowcount or 0)
+
+        def op(conn: Connection) -> list[StoredAttachment]:
+            conn.execute(update(_files).where(*mine).values(message_id=message_id))
+            found = conn.execute(
+                select(*_FILE_META).where(_f.id.in_(ids), _f.message_id == message_id)
+            ).all()
+            by_id = {r.id: _to_file(r._mapping) for r in found}
+            return [by_id[i] for i in ids if i in by_id]
+
+        return await self._write(op)
+
+    async def files_of(self, message_ids: Sequence[int]) -> dict[int, list[StoredAttachment]]:
+        ids = list(message_ids)
+        if not ids:
+            return {}
+        query = select(*_FILE_META).where(_f.message_id.in_(ids)).order_by(_f.created_at)
+
+        def op(conn: Connection) -> dict[int, list[StoredAttachment]]:
+            found: dict[int, list[StoredAttachment]] = {}
+            for row in conn.execute(query).all():
+                item = _to_file(row._mapping)
+                assert item.message_id is not None
+                found.setdefault(item.message_id, []).append(item)
+            return found
+
+        return await self._read(op)
+
+    async def file(self, attachment_id: str) -> StoredAttachment | None:
+        query = select(*_FILE_META).where(_f.id == attachment_id)
+
+        def op(conn: Connection) -> StoredAttachment | None:
+            row = conn.execute(query).first()
+            return _to_file(row._mapping) if row is not None else None
+
+        return await self._read(op)
+
+    async def file_data(self, attachment_id: str) -> bytes | None:
+        query = select(_f.data, _f.on_disk).where(_f.id == attachment_id)
+        row = await self._read(lambda conn: conn.execute(query).first())
+        if row is None:
+            return None
+        data, on_disk = row
+        if on_disk:
+            return await asyncio.to_thread(self.folder.read, attachment_id)
+        return bytes(data) if data is not None else None
 
     async def usage(self, channel: ChannelKey, since: datetime | None = None) -> list[UsageTotal]:
         query = select(
@@ -370,6 +534,30 @@ def _channel_state(channel: ChannelKey, row: Sequence[Any] | None) -> ChannelSta
         response_message_id=response_message_id,
         reset_after_id=reset_after_id or 0,
     )
+
+
+def _to_file(m: Mapping[Any, Any]) -> StoredAttachment:
+    return StoredAttachment(
+        id=m["id"],
+        channel=m["channel"],
+        message_id=m["message_id"],
+        name=m["name"],
+        kind=m["kind"],
+        media_type=m["media_type"],
+        size=m["size"] or 0,
+        author_name=m["author_name"],
+        created_at=_utc(m["created_at"]),
+        width=m["width"],
+        height=m["height"],
+        note=m["note"],
+    )
+
+
+def _drop_files(conn: Connection, where: Any) -> list[str]:
+    """Delete the attachment rows `where` selects; the ids whose bytes are on disk."""
+    on_disk = [r[0] for r in conn.execute(select(_f.id).where(where, _f.on_disk)).all()]
+    conn.execute(delete(_files).where(where))
+    return on_disk
 
 
 def _insert_all(rows: list[dict[str, object]]) -> Op[list[StoredMessage]]:
