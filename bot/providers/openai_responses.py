@@ -16,6 +16,7 @@ import openai
 from bot.context import ChatTurn, ModelRequest
 from bot.errors import ErrorKind, ProviderError
 from bot.providers.base import DeltaSink, ModelReply
+from bot.providers.openai_chat import data_url
 from bot.providers.openai_errors import classify_openai_error
 from bot.providers.openai_events import json_events
 from bot.types import Usage
@@ -23,8 +24,17 @@ from bot.types import Usage
 log = logging.getLogger(__name__)
 
 
-def _input(turns: list[ChatTurn]) -> list[dict[str, str]]:
-    return [{"role": t.role, "content": t.content} for t in turns]
+def _item(turn: ChatTurn) -> dict[str, Any]:
+    """A turn as a Responses input item: plain text, or `input_text` and `input_image` parts."""
+    if not turn.images:
+        return {"role": turn.role, "content": turn.content}
+    parts: list[dict[str, Any]] = [{"type": "input_text", "text": turn.content}]
+    parts += [{"type": "input_image", "image_url": data_url(i)} for i in turn.images]
+    return {"role": turn.role, "content": parts}
+
+
+def _input(turns: list[ChatTurn]) -> list[dict[str, Any]]:
+    return [_item(t) for t in turns]
 
 
 def is_chain_lost(exc: BaseException) -> bool:
@@ -75,7 +85,7 @@ class OpenAIResponsesProvider:
     async def _call(
         self,
         request: ModelRequest,
-        items: list[dict[str, str]],
+        items: list[dict[str, Any]],
         previous_id: str | None,
         on_delta: DeltaSink,
     ) -> ModelReply:
