@@ -14,7 +14,7 @@ from bot.service import ChatService
 from bot.settings import BotSettings, FileLimits, ModelSettings
 from bot.types import Attachment, Author, IncomingMessage
 from bot.vision import can_see
-from testing.fakes import FakeProvider, InMemoryStore, NoticeTarget, RecordingTarget, Say
+from testing.fakes import FakeProvider, InMemoryStore, NoticeTarget, RecordingTarget
 from testing.images import SVG_WITH_SCRIPT, animated_gif, color_of, jpeg, png, size_of
 
 ALICE = Author(id="u:alice", name="alice")
