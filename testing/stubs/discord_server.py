@@ -4,6 +4,8 @@ discord.py's own HTTP client and gateway code talk to it over 127.0.0.1: `client
 logs in with GET /users/@me, connects to the gateway, gets HELLO, sends IDENTIFY (with its
 intents), and receives READY, GUILD_CREATE and MESSAGE_CREATE dispatches that tests push. REST
 calls are recorded; tests script failures (403 50013, 404 10008, 400 50035) as Discord sends them.
+It is also the CDN: `serve(name, data)` puts a file at `/attachments/...` and returns the
+attachment object a message carries; `redirect_to` makes a path answer 302 elsewhere.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 DISCORD_EPOCH_MS = 1420070400000
+CDN_CHANNEL = "810000000000000001"
 MESSAGE_CONTENT = 1 << 15  # the privileged intent's bit
 _counter = itertools.count(1)
 
@@ -76,6 +79,10 @@ class DiscordServer:
     # Threads that exist but were never announced on the gateway (discord.py has not cached them).
     hidden_threads: list[dict[str, Any]] = field(default_factory=list)
     privileged_allowed: bool = True  # False: refuse Message Content like an unapproved app
+    # The CDN: files by path, the paths fetched, and paths that redirect elsewhere.
+    files: dict[str, tuple[bytes, str]] = field(default_factory=dict)
+    file_requests: list[str] = field(default_factory=list)
+    redirects: dict[str, str] = field(default_factory=dict)
     url: str = ""
     _runner: web.AppRunner | None = None
     _sockets: list[web.WebSocketResponse] = field(default_factory=list)
@@ -103,6 +110,23 @@ class DiscordServer:
                 }
             }
         self.failures.append(Failure(method, path_part, status, body))
+
+    def serve(
+        self, name: str, data: bytes, content_type: str = "image/png", claimed: int | None = None
+    ) -> dict[str, Any]:
+        """Put a file on the CDN; the attachment object a MESSAGE_CREATE carries for it."""
+        attachment_id = snowflake()
+        path = f"/attachments/{CDN_CHANNEL}/{attachment_id}/{name}"
+        self.files[path] = (data, content_type)
+        url = self.url + path
+        return {
+            "id": attachment_id,
+            "filename": name,
+            "size": len(data) if claimed is None else claimed,
+            "url": url,
+            "proxy_url": url,
+            "content_type": content_type,
+        }
 
     def sent(self) -> list[Call]:
         return [c for c in self.calls if c.method == "POST" and c.path.endswith("/messages")]
@@ -133,6 +157,7 @@ class DiscordServer:
         app = web.Application()
         app.router.add_get("/gateway", self._gateway)
         app.router.add_route("*", "/api/v10/{tail:.*}", self._rest)
+        app.router.add_get("/attachments/{tail:.*}", self._cdn)
         self._runner = web.AppRunner(app, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -183,6 +208,18 @@ class DiscordServer:
         if ws in self._sockets:
             self._sockets.remove(ws)
         return ws
+
+    # -- the CDN -----------------------------------------------------------------------------
+
+    async def _cdn(self, request: web.Request) -> web.StreamResponse:
+        self.file_requests.append(request.path)
+        if request.path in self.redirects:
+            raise web.HTTPFound(self.redirects[request.path])
+        found = self.files.get(request.path)
+        if found is None:
+            return web.Response(status=404, text="not found")
+        data, content_type = found
+        return web.Response(body=data, content_type=content_type)
 
     # -- REST --------------------------------------------------------------------------------
 
