@@ -38,7 +38,10 @@ class FileRefused(Exception):
 
 
 def megabytes(n: int) -> str:
-    return f"{n / (1024 * 1024):g} MB"
+    """`20 MB`, or `1.95 KB` for a small limit."""
+    if n >= 1024 * 1024:
+        return f"{n / (1024 * 1024):.3g} MB"
+    return f"{n / 1024:.3g} KB"
 
 
 def sniff(data: bytes) -> str | None:

@@ -186,7 +186,7 @@ async def test_bytes_over_the_limit_are_refused_whatever_the_platform_claimed() 
     target = NoticeTarget()
     await turn(service, said("@chatbot", file("p.jpg", jpeg(200, 200, 100), size=10)), target)
     (notice,) = [s for s in target.sent if s.kind == "notice"]
-    assert notice.text == "p.jpg is over the 0.000953674 MB limit."
+    assert notice.text == "p.jpg is over the 0.977 KB limit."
     assert provider.requests[0].turns[-1].images == ()
 
 
