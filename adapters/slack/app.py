@@ -27,6 +27,7 @@ from slack_bolt.context.async_context import AsyncBoltContext
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters.files import DEFAULT_FILE_HOSTS, FileDownloads
 from adapters.slack.api import SlackWeb
 from adapters.slack.body import BodyRefused, BoundedBody, replayed
 from adapters.slack.inbound import SAID_SUBTYPES, BotIdentity, SlackInbound, is_self
@@ -112,6 +113,7 @@ class SlackAdapter:
         *,
         streaming: bool = True,
         flush_interval: float = 0.5,
+        file_hosts: tuple[str, ...] = DEFAULT_FILE_HOSTS,
     ):
         self.service = service
         self.settings = settings
@@ -119,7 +121,11 @@ class SlackAdapter:
         self.flush_interval = flush_interval
         self.client = AsyncWebClient(token=settings.bot_token, base_url=settings.base_url)
         self.web = SlackWeb(self.client)
-        self.inbound = SlackInbound(self.web, service.name)
+        # Files: downloaded with the bot token (scope files:read), from Slack's file host only.
+        self.downloads = FileDownloads(file_hosts)
+        self.inbound = SlackInbound(
+            self.web, service.name, downloads=self.downloads, token=settings.bot_token
+        )
         self.app = AsyncApp(
             client=self.client,
             signing_secret=settings.signing_secret or "",
@@ -217,6 +223,7 @@ class SlackAdapter:
         log.info("slack socket mode connecting")
 
     async def stop(self) -> None:
+        await self.downloads.close()
         if self._socket_task is not None and not self._socket_task.done():
             self._socket_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

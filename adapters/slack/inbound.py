@@ -4,6 +4,9 @@
   `slack:<team>:<channel>:<thread_ts>`.
 - Message ids: `<channel>:<ts>`, the same for the `app_mention` and the `message` event of one
   post, so the database's unique (platform, message id) answers each post once.
+- Files (`files` on the event): described with a `fetch` that downloads `url_private` with the
+  bot token (scope `files:read`) through adapters/files.py, which the core calls only for
+  messages it answers.
 - A thread's earlier messages, as Slack holds them (`conversations.replies`: the parent and
   earlier replies, the bot's own marked as its own), for the core to seed a thread new to
   memory with: its context then starts with its parent even when the parent was said before
@@ -20,8 +23,10 @@ from typing import Any
 
 from slack_sdk.errors import SlackApiError
 
+from adapters.files import FileDownloads
 from adapters.slack.api import SlackWeb, error_code
-from bot.types import Author, IncomingMessage
+from bot.attachments import safe_name
+from bot.types import Attachment, Author, IncomingMessage
 
 log = logging.getLogger(__name__)
 
@@ -116,13 +121,55 @@ class UserNames:
         return str(name)
 
 
+def files_of(
+    event: dict[str, Any], downloads: FileDownloads | None, token: str
+) -> tuple[Attachment, ...]:
+    """The event's files. Deleted ones (`tombstone`) and those over the workspace's plan
+    (`hidden_by_limit`) have nothing to read: they are named only."""
+    found = []
+    for f in event.get("files") or []:
+        if not isinstance(f, dict):
+            continue
+        name = safe_name(str(f.get("name") or f.get("title") or "file"))
+        url = f.get("url_private_download") or f.get("url_private")
+        readable = isinstance(url, str) and f.get("mode") not in ("tombstone", "hidden_by_limit")
+        fetch = None
+        if readable and downloads is not None:
+
+            async def fetch(limit: int, url: str = str(url), name: str = name) -> bytes:
+                assert downloads is not None
+                return await downloads.fetch(
+                    name, url, limit, headers={"Authorization": f"Bearer {token}"}
+                )
+
+        size = f.get("size")
+        found.append(
+            Attachment(
+                name=name,
+                content_type=str(f.get("mimetype") or "") or None,
+                size=size if isinstance(size, int) else None,
+                fetch=fetch,
+            )
+        )
+    return tuple(found)
+
+
 class SlackInbound:
     """Turns message-like events into IncomingMessages; reads a thread's earlier messages."""
 
-    def __init__(self, web: SlackWeb, tag: str):
+    def __init__(
+        self,
+        web: SlackWeb,
+        tag: str,
+        *,
+        downloads: FileDownloads | None = None,
+        token: str = "",
+    ):
         self.web = web
         self.tag = tag
         self.names = UserNames(web)
+        self.downloads = downloads
+        self.token = token
 
     async def incoming(self, event: dict[str, Any], team: str, me: BotIdentity) -> IncomingMessage:
         channel = str(event["channel"])
@@ -135,6 +182,7 @@ class SlackInbound:
             message_id=message_id(channel, ts),
             me=me,
             in_thread=in_thread,
+            files=files_of(event, self.downloads, self.token),
         )
 
     async def _message(
@@ -145,6 +193,7 @@ class SlackInbound:
         message_id: str,
         me: BotIdentity,
         in_thread: bool = False,
+        files: tuple[Attachment, ...] = (),
     ) -> IncomingMessage:
         text, mentioned = normalise(str(event.get("text") or ""), me, self.tag)
         mine = is_self(event, me)
@@ -167,6 +216,7 @@ class SlackInbound:
             ),
             in_thread=in_thread,
             time=ts_time(str(event.get("ts") or "")),
+            attachments=files,
         )
 
     async def earlier(

@@ -77,6 +77,7 @@ def test_manifest_asks_for_exactly_what_the_adapter_uses() -> None:
         "mpim:history",
         "chat:write",
         "users:read",
+        "files:read",
     }
     events = manifest["settings"]["event_subscriptions"]
     assert events["request_url"].endswith("/slack/events")
