@@ -110,28 +110,34 @@ def _image(name: str, data: bytes, kind: str, limits: FileLimits) -> Ready:
                     f"{limits.max_pixels / 1e6:g} megapixels."
                 )
             side = limits.max_side
-            if im.format == "JPEG":
+            if im.format == "JPEG" and max(width, height) > side:
                 # Decode at a fraction of the size straight from the JPEG's DCT: a 12 MP photo
-                # never exists at full size in memory.
-                im.draft("RGB", (side, side))
+                # never exists at full size in memory. Draft keeps both sides at least this
+                # big, so ask for the final size, not a square.
+                scale = side / max(width, height)
+                im.draft("RGB", (max(1, int(width * scale)), max(1, int(height * scale))))
             im.seek(0)  # an animated GIF: its first frame
-            small = ImageOps.exif_transpose(im)  # phones store rotation in EXIF: apply it
-            small.load()
+            im.load()
+            # Phones store the rotation in EXIF: apply it (a copy only when there is one).
+            turned = im.getexif().get(0x0112, 1) not in (None, 1)
+            small = ImageOps.exif_transpose(im) if turned else im
+        if max(small.size) > side:
+            small.thumbnail((side, side), Image.Resampling.LANCZOS)
+        has_alpha = small.mode in ("RGBA", "LA", "PA") or "transparency" in small.info
+        if kind == "image/jpeg" or (kind == "image/webp" and not has_alpha):
+            mode, fmt, media = "RGB", "JPEG", "image/jpeg"
+        else:
+            mode, fmt, media = ("RGBA" if has_alpha else "RGB"), "PNG", "image/png"
+        if small.mode != mode:
+            small = small.convert(mode)
+        out = io.BytesIO()
+        # Saved anew, the image leaves its EXIF (GPS, camera) and other metadata behind.
+        small.save(out, fmt, **({"quality": 85} if fmt == "JPEG" else {}))
+        w, h = small.size
     except FileRefused:
         raise
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError):
         raise FileRefused(f"{name} could not be read as an image.") from None
-    if max(small.size) > side:
-        small.thumbnail((side, side), Image.Resampling.LANCZOS)
-    has_alpha = small.mode in ("RGBA", "LA", "PA") or "transparency" in small.info
-    out = io.BytesIO()
-    if kind == "image/jpeg" or (kind == "image/webp" and not has_alpha):
-        small.convert("RGB").save(out, "JPEG", quality=85, optimize=True)
-        media = "image/jpeg"
-    else:
-        small.convert("RGBA" if has_alpha else "RGB").save(out, "PNG", optimize=False)
-        media = "image/png"
-    w, h = small.size
     return Ready("image", media, out.getvalue(), w, h)
 
 
