@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -27,6 +28,9 @@ log = logging.getLogger(__name__)
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")
 READABLE = "images (PNG, JPEG, WebP, GIF) and text files"
 _PIL_FORMATS = {"image/png": "PNG", "image/jpeg": "JPEG", "image/gif": "GIF", "image/webp": "WEBP"}
+# Images decoded at once, whatever the number of uploads in flight: each holds tens of MB for a
+# few hundred ms, and there are two cores. The others wait in their worker threads.
+_DECODING = threading.BoundedSemaphore(2)
 
 
 class FileRefused(Exception):
@@ -89,7 +93,8 @@ def prepare_file(name: str, data: bytes, limits: FileLimits) -> Ready:
     if kind == "image/svg+xml":
         raise FileRefused(f"{name}: SVG images are not supported; send a PNG, JPEG, WebP or GIF.")
     if kind in IMAGE_TYPES:
-        return _image(name, data, kind, limits)
+        with _DECODING:
+            return _image(name, data, kind, limits)
     if kind == "text/plain":
         text = data.decode("utf-8-sig")
         note = None

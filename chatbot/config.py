@@ -203,6 +203,8 @@ def web_from_env(read: Env) -> WebSettings:
         ws_burst=read.number("CHATBOT_WS_BURST", 10.0),
         max_connections=read.count("CHATBOT_WS_MAX_CONNECTIONS", 0) or None,
         max_per_address=per_address or 1_000_000,
+        uploads_per_minute=read.number("CHATBOT_WEB_UPLOADS_PER_MINUTE", 60.0),
+        upload_burst=read.count("CHATBOT_WEB_UPLOAD_BURST", 20),
     )
 
 

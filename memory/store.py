@@ -7,7 +7,7 @@ import logging
 import os
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, bindparam, delete, event, func, insert, select, update
@@ -32,6 +32,7 @@ from memory.models import AttachmentRow, ChannelRow, MessageRow
 log = logging.getLogger(__name__)
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./chatbot.db"
+UPLOAD_TTL = timedelta(days=1)  # a web upload not sent with a message by then is deleted
 T = TypeVar("T")
 
 _table = MessageRow.__table__  # type: ignore[attr-defined]
@@ -390,14 +391,24 @@ class SQLStore:
             await self._remove_from_disk([i for i, _ in to_disk])
             raise MemoryUnavailable(f"the files folder is not writable: {exc}") from exc
 
-        def op(conn: Connection) -> None:
+        # Uploads nobody sent within a day (a closed tab) go when the next one arrives.
+        stale = (
+            _f.message_id.is_(None)
+            & (_f.created_at < datetime.now(UTC) - UPLOAD_TTL)
+            & _f.channel.in_({f.channel for f in files})
+            & _f.id.not_in([r["id"] for r in rows])
+        )
+
+        def op(conn: Connection) -> list[str]:
             conn.execute(insert(_files), rows)
+            return _drop_files(conn, stale) if message_id is None else []
 
         try:
-            await self._write(op)
+            dropped = await self._write(op)
         except BaseException:
             await self._remove_from_disk([i for i, _ in to_disk])
             raise
+        await self._remove_from_disk(dropped)
         return [_to_file(r) for r in rows]
 
     async def link_uploads(

@@ -27,6 +27,7 @@ from adapters.web.cors import CorsPolicy
 from adapters.web.inbound import nickname_problem, room_problem
 from adapters.web.settings import WebSettings
 from bot.attachments import FileRefused, megabytes, safe_name
+from bot.limits import TurnLimiter
 from bot.memory import MemoryUnavailable
 from bot.service import ChatService
 
@@ -78,6 +79,7 @@ def build_files_router(
     check_token, channel = token_ok, channel_of
     router = APIRouter()
     reserved = service.reserved_names()
+    per_address = TurnLimiter(settings.uploads_per_minute, settings.upload_burst)
 
     @router.post("/upload")
     async def upload(
@@ -95,6 +97,9 @@ def build_files_router(
         nickname = nickname.strip()
         if problem := nickname_problem(nickname, reserved) or room_problem(room):
             return _error(400, "rejected", problem)
+        address = request.client.host if request.client is not None else "unknown"
+        if not per_address.allow(address):
+            return _error(429, "too_many_uploads", "Too many uploads; wait a minute and try again.")
         shown = safe_name(name)
         limit = service.settings.files.max_bytes
         try:

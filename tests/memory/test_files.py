@@ -4,7 +4,7 @@ uploads linked by their channel and author, and deleting memory deleting the fil
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -39,7 +39,9 @@ def msg(channel: str, text: str, message_id: str | None = None) -> NewMessage:
     )
 
 
-def new(channel: str, name: str, data: bytes | None, author: str = "alice") -> NewAttachment:
+def new(
+    channel: str, name: str, data: bytes | None, author: str = "alice", at: datetime | None = None
+) -> NewAttachment:
     return NewAttachment(
         channel=channel,
         name=name,
@@ -47,7 +49,7 @@ def new(channel: str, name: str, data: bytes | None, author: str = "alice") -> N
         media_type="image/png" if data is not None else "application/octet-stream",
         data=data,
         author_name=author,
-        created_at=AT,
+        created_at=at or datetime.now(UTC),
         width=2 if data else None,
         height=1 if data else None,
     )
@@ -109,6 +111,17 @@ async def test_forget_and_delete_remove_rows_and_bytes(store: SQLStore) -> None:
     assert await store.file(fa.id) is None and await store.file(pending.id) is None
     assert await store.file_data(fo.id) == b"o" * 200  # another channel keeps its own
     assert store.folder.count() == 1
+
+
+async def test_uploads_never_sent_go_after_a_day(store: SQLStore) -> None:
+    old = datetime.now(UTC) - timedelta(days=1, minutes=1)
+    (stale,) = await store.add_files(None, [new("web:r", "old.png", b"o" * 200, at=old)])
+    (other_room,) = await store.add_files(None, [new("web:s", "old.png", b"o" * 200, at=old)])
+    (fresh,) = await store.add_files(None, [new("web:r", "new.png", b"n" * 200)])
+    assert await store.file(stale.id) is None
+    assert await store.file(other_room.id) is not None  # its room had no upload since
+    assert await store.file(fresh.id) is not None
+    assert store.folder.count() == 2
 
 
 def test_the_files_folder_defaults_to_beside_the_sqlite_file(tmp_path: Path) -> None:

@@ -214,3 +214,22 @@ async def test_text_files_download_and_reset_deletes_the_rooms_files(
             await alice.close()
     finally:
         await running.stop()
+
+
+async def test_uploads_per_address_are_limited(db_url: str, model: ModelServer) -> None:
+    running = await start_app(
+        settings_for(
+            db_url,
+            model.url,
+            CHATBOT_WEB_UPLOAD_BURST="2",
+            CHATBOT_WEB_UPLOADS_PER_MINUTE="1",
+        )
+    )
+    try:
+        async with httpx.AsyncClient(base_url=running.http) as http:
+            codes = [(await upload(http, png())).status_code for _ in range(3)]
+            assert codes == [201, 201, 429]
+            refused = await upload(http, png())
+            assert refused.json()["error"] == "too_many_uploads"
+    finally:
+        await running.stop()
