@@ -6,7 +6,7 @@ Server (a subprocess on SQLite, the loopback model stub): before each turn the k
 RSS mark is reset (`/proc/<pid>/clear_refs` = 5), then one addressed turn runs: upload the file
 (`POST /upload`), send the frame that carries it, wait for the answer. The peak's growth over
 the resident size before the turn is the turn's memory cost. Baselines in the same run: the
-same turn with no file, and with a 50 KB screenshot. The goal: a 10 MB photo grows the peak by
+same turn with no file, and with a small 1280×800 PNG screenshot. The goal: a 10 MB photo grows the peak by
 a small multiple of the file (its bytes, the request body and the decoded, downscaled image),
 not by the full decoded size (12 MP x 3 bytes = 36 MB, more while resizing).
 
@@ -101,7 +101,7 @@ def naive(data: bytes, side: int = FileLimits().max_side) -> bytes:
 
 async def bench_pictures(tmp: Path, quick: bool = False) -> list[Row]:
     reps = 2 if quick else 5
-    big = photo(4000, 3000, 91)
+    big = photo(4000, 3000, 93)  # noise: a photo that compresses badly, about 10 MB
     small = png(1280, 800)  # a flat screenshot: tens of KB
     limits = FileLimits()
     model = await ModelServer().start()
@@ -138,9 +138,10 @@ async def bench_pictures(tmp: Path, quick: bool = False) -> list[Row]:
     size = len(big)
     rows.append(
         Row(
-            f"one turn with a {size / MB:.1f} MB photo (4000×3000 JPEG): peak RSS growth",
+            f"one turn with a {size / MB:.1f} MiB photo (4000×3000 JPEG): peak RSS growth",
             f"{peak(photos) / MB:.1f} MB",
-            f"no file: {peak(text) / MB:.1f} MB; 50 KB screenshot: {peak(shot) / MB:.1f} MB",
+            f"no file: {peak(text) / MB:.1f} MB; {len(small) / 1024:.0f} KB screenshot: "
+            f"{peak(shot) / MB:.1f} MB",
             f"{peak(photos) / size:.2f}x the file",
             "max of the turns; goal: a small multiple of the file",
         )
