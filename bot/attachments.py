@@ -187,7 +187,7 @@ async def read_attachments(
     if over > 0 and fetch:
         refused.append(
             f"Only {limits.max_files} files are read per message: "
-            f"{', '.join(a.name for a in attachments[limits.max_files :])} "
+            f"{', '.join(a.name or 'an upload' for a in attachments[limits.max_files :])} "
             f"{'was' if over == 1 else 'were'} not."
         )
     for i, a in enumerate(attachments):
