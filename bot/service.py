@@ -156,19 +156,26 @@ class ChatService:
     ) -> StoredMessage:
         """The message's files: read (fetched, checked) when the core answers it, else only
         named. Each refused file is one line to the sender; the message stays stored."""
-        kept = await read_attachments(stored, message.attachments, self.settings.files, fetch=read)
-        refused = list(kept.refused)
         files: list[StoredAttachment] = []
         try:
+            kept = await read_attachments(
+                stored, message.attachments, self.settings.files, fetch=read
+            )
+            refused = list(kept.refused)
             files += await self.memory.link_uploads(
                 stored.channel, kept.upload_ids, stored.author_name, stored.id
             )
             files += await self.memory.add_files(stored.id, kept.files)
         except MemoryUnavailable:
             log.warning("could not keep the files of a message in %s", stored.channel)
-            refused.append("The files could not be stored (the database is unavailable).")
-        if len(files) < len(kept.upload_ids) + len(kept.files) and not refused:
-            refused.append("An uploaded file was not found; upload it again.")
+            refused = ["The files could not be stored (the database is unavailable)."]
+        except Exception:
+            # The message is stored and will be answered; only its files are missing.
+            log.exception("could not keep the files of a message in %s", stored.channel)
+            refused = ["The files could not be read (an error on my side)."]
+        else:
+            if len(files) < len(kept.upload_ids) + len(kept.files) and not refused:
+                refused.append("An uploaded file was not found; upload it again.")
         if refused:
             delivery = Delivery(target, self.settings.name)
             await delivery.notice("\n".join(refused), ErrorKind.FILE_REFUSED)

@@ -9,6 +9,7 @@ import pytest
 
 from bot.attachments import FileRefused, prepare_file, sniff
 from bot.errors import ErrorKind
+from bot.memory import MemoryUnavailable
 from bot.personas import default_persona
 from bot.service import ChatService
 from bot.settings import BotSettings, FileLimits, ModelSettings
@@ -294,3 +295,18 @@ def test_big_images_are_downscaled_and_gifs_become_their_first_frame() -> None:
     assert color_of(gif.data) == (0, 255, 0)  # the first frame
     with pytest.raises(FileRefused, match="over the limit of 0.001 megapixels"):
         prepare_file("huge.png", png(40, 30), FileLimits(max_pixels=1000))
+
+
+async def test_files_that_cannot_be_stored_lose_neither_the_message_nor_the_answer() -> None:
+    service, store, provider = make()
+
+    async def down(*args: object) -> list[object]:
+        raise MemoryUnavailable("files table gone")
+
+    store.add_files = down  # type: ignore[method-assign,assignment]
+    target = NoticeTarget()
+    await turn(service, said("@chatbot look", file("a.png", png())), target)
+    assert [m.text for m in store.messages] == ["@chatbot look", "ok"]
+    (notice,) = [s for s in target.sent if s.kind == "notice"]
+    assert notice.text == "The files could not be stored (the database is unavailable)."
+    assert provider.requests[0].turns[-1].content == "alice: look"
