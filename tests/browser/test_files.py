@@ -78,13 +78,27 @@ async def test_a_pasted_photo_is_sent_on_its_own_and_downscaled(
         data,
     )
     await expect(alice.page.locator("#pending img.thumb")).to_be_visible(timeout=WAIT_MS)
-    await alice.page.press("#text", "Enter")  # no text: the picture alone is the message
+    # A file dropped on the page joins it.
+    await alice.eval(
+        """(b64) => {
+        const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+        const dt = new DataTransfer();
+        dt.items.add(new File([bytes], "dropped.png", {type: "image/png"}));
+        for (const type of ["dragover", "drop"]) {
+            document.body.dispatchEvent(new DragEvent(type, {dataTransfer: dt, bubbles: true, cancelable: true}));
+        }
+    }""",
+        base64.b64encode(png(30, 20)).decode(),
+    )
+    await expect(alice.page.locator("#pending img.thumb")).to_have_count(2, timeout=WAIT_MS)
+    await alice.page.press("#text", "Enter")  # no text: the pictures alone are the message
     assert await loaded_width(bob, THUMB) == 1568  # kept at most 1568 pixels wide
+    await expect(bob.page.locator(THUMB)).to_have_count(2)
     assert model.chat_requests() == []  # not addressed: shown, stored, no model call
     await bob.say("@chatbot what did alice paste?")
     await bob.shows("answer 1")
     messages = model.chat_requests()[0]["messages"]
-    assert messages[-2]["content"][0]["text"] == "alice: [image: image.jpg]"
+    assert messages[-2]["content"][0]["text"] == "alice: [image: image.jpg]\n[image: dropped.png]"
     for page in (alice, bob):
         page.assert_clean()
 

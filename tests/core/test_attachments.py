@@ -16,7 +16,15 @@ from bot.settings import BotSettings, FileLimits, ModelSettings
 from bot.types import Attachment, Author, IncomingMessage
 from bot.vision import can_see
 from testing.fakes import FakeProvider, InMemoryStore, NoticeTarget, RecordingTarget
-from testing.images import SVG_WITH_SCRIPT, animated_gif, color_of, jpeg, png, size_of
+from testing.images import (
+    SVG_WITH_SCRIPT,
+    animated_gif,
+    color_of,
+    image_bytes,
+    jpeg,
+    png,
+    size_of,
+)
 
 ALICE = Author(id="u:alice", name="alice")
 BOB = Author(id="u:bob", name="bob")
@@ -293,6 +301,8 @@ def test_big_images_are_downscaled_and_gifs_become_their_first_frame() -> None:
     gif = prepare_file("anim.gif", animated_gif(), limits)
     assert gif.media_type == "image/png"
     assert color_of(gif.data) == (0, 255, 0)  # the first frame
+    webp = prepare_file("x.webp", image_bytes(300, 200, kind="WEBP"), limits)
+    assert (webp.media_type, size_of(webp.data)) == ("image/jpeg", (100, 67))
     with pytest.raises(FileRefused, match="over the limit of 0.001 megapixels"):
         prepare_file("huge.png", png(40, 30), FileLimits(max_pixels=1000))
 
