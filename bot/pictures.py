@@ -4,13 +4,14 @@ Runs after the history is chosen (bot/context.py): each turn that renders a stor
 files gets them. Images go newest first, at most `images_per_turn` in one call; older ones, and
 every image for a model that cannot see (bot/vision.py), stay in the text as
 `[image: name, by X, date]` so the model still knows they were there. Text files join their
-turn as text (cut at `text_max_chars` when they were kept). Files that were only named
-(`[attachment: name]`) or refused say so.
+turn as text (cut at `text_max_chars` when they were kept, and to what is left of `room`
+tokens in this call, newest first, so a long file cannot push the call past the model's
+window). Files that were only named (`[attachment: name]`) or refused say so.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from bot.context import ChatTurn, ImagePart
@@ -28,10 +29,21 @@ def _stamp(f: StoredAttachment) -> str:
 class Pictures:
     """One model call's files. `add` may run more than once (a shortened retry, a chain)."""
 
-    def __init__(self, memory: Memory, limits: FileLimits, *, sees: bool):
+    def __init__(
+        self,
+        memory: Memory,
+        limits: FileLimits,
+        *,
+        sees: bool,
+        count: Callable[[str], int] | None = None,
+        room: int = 0,
+    ):
+        """`count` and `room`: the call's token counter and the tokens text files may use."""
         self.memory = memory
         self.limits = limits
         self.sees = sees
+        self.count = count
+        self.room = room
         self._files: dict[int, list[StoredAttachment]] = {}
         self._data: dict[str, bytes | None] = {}
         self.unseen: set[int] = set()  # messages whose images this model could not see
@@ -48,10 +60,23 @@ class Pictures:
             self._data[f.id] = await self.memory.file_data(f.id)
         return self._data[f.id]
 
+    def _fit(self, body: str, room: list[int]) -> tuple[str, bool]:
+        """The part of `body` that fits in what is left of the room; whether it was cut."""
+        if self.count is None:
+            return body, False
+        cost = self.count(body)
+        if cost <= room[0]:
+            room[0] -= cost
+            return body, False
+        keep = max(0, int(len(body) * room[0] / cost)) if cost else 0
+        room[0] = 0
+        return body[:keep], True
+
     async def add(self, turns: Sequence[ChatTurn]) -> list[ChatTurn]:
         await self._load([t.message_id for t in turns if t.message_id is not None])
         out = list(turns)
         left = self.limits.images_per_turn if self.sees else 0
+        room = [self.room]  # text files' tokens left in this call
         for i in reversed(range(len(out))):  # newest first: the latest images are the ones sent
             turn = out[i]
             files = self._files.get(turn.message_id or 0) if turn.message_id else None
@@ -77,7 +102,9 @@ class Pictures:
                 elif f.kind == "text":
                     data = await self._bytes(f)
                     body = data.decode("utf-8", "replace") if data is not None else ""
-                    cut = f" ({f.note})" if f.note else ""
+                    body, squeezed = self._fit(body, room)
+                    note = "cut to fit the context" if squeezed else f.note
+                    cut = f" ({note})" if note else ""
                     lines.append(f"[file: {f.name}{cut}]\n```\n{body}\n```")
                 else:
                     lines.append(f"[attachment: {f.name}{f' ({f.note})' if f.note else ''}]")

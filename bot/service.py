@@ -513,7 +513,17 @@ class ChatService:
             tags=self.tags,
         )
         # Files: images where the model sees them, text files as text (bot/pictures.py).
-        pictures = Pictures(self.memory, self.settings.files, sees=can_see(persona.model))
+        pictures = Pictures(
+            self.memory,
+            self.settings.files,
+            sees=can_see(persona.model),
+            count=count,
+            # Text files may use what the model's window has left after the history.
+            room=window
+            - self.settings.reply_reserve_tokens
+            - count(prepared.system_prompt)
+            - sum(count(t.content) for t in full),
+        )
         full = await pictures.add(full)
         if asked.id in pictures.unseen:
             await Delivery(delivery.target, persona.name).notice(

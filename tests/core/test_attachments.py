@@ -320,3 +320,14 @@ async def test_files_that_cannot_be_stored_lose_neither_the_message_nor_the_answ
     (notice,) = [s for s in target.sent if s.kind == "notice"]
     assert notice.text == "The files could not be stored (the database is unavailable)."
     assert provider.requests[0].turns[-1].content == "alice: look"
+
+
+async def test_a_text_file_is_cut_to_what_the_models_window_has_left() -> None:
+    settings = BotSettings(model=ModelSettings(context_window=2000))
+    service, _, provider = make(settings)
+    target = RecordingTarget()
+    await turn(service, said("@chatbot summarise", file("log.txt", b"x" * 10_000)), target)
+    content = provider.requests[0].turns[-1].content
+    assert content.startswith("alice: summarise\n[file: log.txt (cut to fit the context)]\n```\n")
+    kept = content.split("```\n")[1].rstrip("\n`")
+    assert 1000 < len(kept) < 3000  # what 2,000 tokens less the reply, prompt and turn allow
