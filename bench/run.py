@@ -455,7 +455,7 @@ def table(rows: list[Row]) -> str:
 async def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m bench")
     p.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
-    p.add_argument("--only", default="fanout,turns,cost,redis")
+    p.add_argument("--only", default="fanout,turns,cost,redis,pictures")
     args = p.parse_args(argv)
     quick = args.quick
     args.clients = 50 if quick else 200
@@ -493,6 +493,10 @@ async def main(argv: list[str] | None = None) -> None:
             if "redis" in only:
                 assert pg is not None and redis_bin is not None
                 rows += await bench_redis(tmp, args, pg, redis_bin)
+            if "pictures" in only:
+                from bench.pictures import bench_pictures
+
+                rows += await bench_pictures(tmp, quick)
     finally:
         if pg_dir:
             _exports("scripts/ci/stop-postgres.sh", pg_dir)

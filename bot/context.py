@@ -12,9 +12,22 @@ from bot.types import ChannelKey, Role, StoredMessage
 
 
 @dataclass(frozen=True, slots=True)
+class ImagePart:
+    """An image sent with a turn: bytes already checked and downscaled (bot/attachments.py)."""
+
+    media_type: str  # image/png, image/jpeg or image/webp
+    data: bytes
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
 class ChatTurn:
     role: Role
     content: str
+    # The turn's images, which each provider renders in its own wire format (bot/pictures.py).
+    images: tuple[ImagePart, ...] = ()
+    # The stored message this turn renders, so its files can be added; not part of equality.
+    message_id: int | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,13 +56,13 @@ def render_turn(message: StoredMessage, persona: str, tags: TagParser | None = N
     to other tags keep theirs, so the model knows whom they asked.
     """
     if message.role == "assistant" and (message.tag or "") == persona:
-        return ChatTurn("assistant", message.text)
+        return ChatTurn("assistant", message.text, message_id=message.id)
     text = message.text
     if message.tag == persona and tags is not None:
         found = tags.parse(text)
         if found is not None and found.text:
             text = found.text
-    return ChatTurn("user", f"{message.author_name}: {text}")
+    return ChatTurn("user", f"{message.author_name}: {text}", message_id=message.id)
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,8 @@ class ErrorKind(StrEnum):
     NOT_STORED = "not_stored"  # the store refused this one message (a bug, a bad value)
     THROTTLED = "too_many_turns"  # one source asked more than its share (bot/limits.py)
     USAGE = "usage_hint"  # not a failure of anything: the message needs more text
+    FILE_REFUSED = "file_refused"  # an attached file was not read (size, type, count, host)
+    NO_VISION = "cannot_see"  # the model reads text only: its images were named, not shown
 
 
 USER_LINES: dict[ErrorKind, str] = {
@@ -45,6 +47,8 @@ USER_LINES: dict[ErrorKind, str] = {
         "Too many questions from your network right now. Please wait a minute and ask again."
     ),
     ErrorKind.SERVER_FAILURE: "Something went wrong on my side while answering. Please try again.",
+    ErrorKind.FILE_REFUSED: "A file could not be read.",
+    ErrorKind.NO_VISION: "This model cannot read images, so I answered from the text only.",
 }
 
 

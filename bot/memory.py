@@ -10,7 +10,9 @@ from bot.types import (
     ChannelKey,
     ChannelState,
     MemoryStats,
+    NewAttachment,
     NewMessage,
+    StoredAttachment,
     StoredMessage,
     Summary,
     UsageTotal,
@@ -68,7 +70,8 @@ class Memory(Protocol):
         ...
 
     async def forget(self, channel: ChannelKey, up_to_id: int) -> int:
-        """Delete the channel's stored messages with id <= up_to_id; returns how many."""
+        """Delete the channel's stored messages with id <= up_to_id, and their files (bytes
+        too); returns how many messages."""
         ...
 
     async def edit(self, platform: str, platform_message_id: str, text: str) -> bool:
@@ -76,7 +79,36 @@ class Memory(Protocol):
         ...
 
     async def delete(self, platform: str, platform_message_ids: Sequence[str]) -> int:
-        """The platform deleted messages: remove them (and their derived data); how many."""
+        """The platform deleted messages: remove them (and their derived data, files
+        included); how many."""
+        ...
+
+    # -- attachments (bot/attachments.py checks them; the bytes never enter a message) ------
+
+    async def add_files(
+        self, message_id: int | None, files: Sequence[NewAttachment]
+    ) -> list[StoredAttachment]:
+        """Keep files (their bytes too) on a stored message, or as web uploads not yet sent
+        (`message_id` None). In the order given."""
+        ...
+
+    async def link_uploads(
+        self, channel: ChannelKey, upload_ids: Sequence[str], author_name: str, message_id: int
+    ) -> list[StoredAttachment]:
+        """Put uploads on the message that sends them: only uploads of that channel by that
+        author not yet sent. Unknown ids are skipped. In the order given."""
+        ...
+
+    async def files_of(self, message_ids: Sequence[int]) -> dict[int, list[StoredAttachment]]:
+        """The files of these messages, by message id (messages without files are absent)."""
+        ...
+
+    async def file(self, attachment_id: str) -> StoredAttachment | None:
+        """One file's metadata, or None."""
+        ...
+
+    async def file_data(self, attachment_id: str) -> bytes | None:
+        """One file's bytes, or None when it has none (named only) or is gone."""
         ...
 
     async def usage(self, channel: ChannelKey, since: datetime | None = None) -> list[UsageTotal]:

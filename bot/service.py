@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from bot.addressing import Addressed, TagParser
+from bot.attachments import prepare_upload, read_attachments
 from bot.chain import chain_eligible, load_chain
 from bot.channel_rules import ChatRules
 from bot.commands import command_of, forget_me, help_text, memory_report, unknown
@@ -40,6 +41,7 @@ from bot.memory import Memory, MemoryUnavailable
 from bot.metrics import NO_METRICS, Metrics, TimedProvider
 from bot.moderation import REFUSAL, Moderator
 from bot.personas import Persona
+from bot.pictures import NO_VISION_LINE, Pictures
 from bot.providers.base import Embedder, ModelReply, Provider
 from bot.retry import Sleep, call_with_retries
 from bot.routing import route
@@ -47,7 +49,16 @@ from bot.settings import BotSettings
 from bot.tag_behaviour import Prepared, needs_usage_hint, prepare
 from bot.text import repair
 from bot.tokens import context_window, counter_for
-from bot.types import ChannelState, IncomingMessage, NewMessage, StoredMessage, Viewed, utcnow
+from bot.types import (
+    ChannelState,
+    IncomingMessage,
+    NewMessage,
+    StoredAttachment,
+    StoredMessage,
+    Viewed,
+    utcnow,
+)
+from bot.vision import can_see
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +144,72 @@ class ChatService:
 
         Raises MemoryUnavailable.
         """
-        return await self.memory.recent(channel, limit, after_id=after_id)
+        return await self._with_files(await self.memory.recent(channel, limit, after_id=after_id))
+
+    # -- files (bot/attachments.py checks them; memory keeps them) --------------------------
+
+    async def _with_files(self, messages: list[StoredMessage]) -> list[StoredMessage]:
+        found = await self.memory.files_of([m.id for m in messages])
+        if not found:
+            return messages
+        return [
+            replace(m, attachments=tuple(found[m.id])) if m.id in found else m for m in messages
+        ]
+
+    async def upload(
+        self, channel: str, author_name: str, name: str, data: bytes
+    ) -> StoredAttachment:
+        """A file sent ahead of the message that carries it (the web chat's `POST /upload`):
+        checked, downscaled and kept until a message from `author_name` links it.
+
+        Raises FileRefused (with the line to show) or MemoryUnavailable.
+        """
+        ready = await prepare_upload(channel, author_name, name, data, self.settings.files)
+        (stored,) = await self.memory.add_files(None, [ready])
+        return stored
+
+    async def file(self, attachment_id: str) -> tuple[StoredAttachment, bytes] | None:
+        """A kept file and its bytes, or None. Raises MemoryUnavailable."""
+        meta = await self.memory.file(attachment_id)
+        if meta is None:
+            return None
+        data = await self.memory.file_data(attachment_id)
+        return (meta, data) if data is not None else None
+
+    async def _keep_files(
+        self,
+        stored: StoredMessage,
+        message: IncomingMessage,
+        target: ReplyTarget,
+        *,
+        read: bool,
+    ) -> StoredMessage:
+        """The message's files: read (fetched, checked) when the core answers it, else only
+        named. Each refused file is one line to the sender; the message stays stored."""
+        files: list[StoredAttachment] = []
+        try:
+            kept = await read_attachments(
+                stored, message.attachments, self.settings.files, fetch=read
+            )
+            refused = list(kept.refused)
+            files += await self.memory.link_uploads(
+                stored.channel, kept.upload_ids, stored.author_name, stored.id
+            )
+            files += await self.memory.add_files(stored.id, kept.files)
+        except MemoryUnavailable:
+            log.warning("could not keep the files of a message in %s", stored.channel)
+            refused = ["The files could not be stored (the database is unavailable)."]
+        except Exception:
+            # The message is stored and will be answered; only its files are missing.
+            log.exception("could not keep the files of a message in %s", stored.channel)
+            refused = ["The files could not be read (an error on my side)."]
+        else:
+            if len(files) < len(kept.upload_ids) + len(kept.files) and not refused:
+                refused.append("An uploaded file was not found; upload it again.")
+        if refused:
+            delivery = Delivery(target, self.settings.name)
+            await delivery.notice("\n".join(refused), ErrorKind.FILE_REFUSED)
+        return replace(stored, attachments=tuple(files)) if files else stored
 
     # -- inbound ---------------------------------------------------------------------------
 
@@ -165,7 +241,7 @@ class ChatService:
         """
         if message.author.is_self:
             return Received(stored=None)
-        if not message.text.strip():
+        if not message.text.strip() and not message.attachments:
             # Nothing anyone can read (Discord blanks posts that do not concern us without its
             # Message Content intent): nothing to store, but a person did speak.
             if not message.author.is_bot:
@@ -193,6 +269,8 @@ class ChatService:
         self.metrics.message_received(message.platform)
         if self.embeddings is not None:
             self.embeddings.poke()
+        if message.attachments:
+            stored = await self._keep_files(stored, message, target, read=addressed is not None)
         if addressed is None:
             return Received(stored=stored)
         if message.author.is_bot and not await self._bot_run_allows(stored):
@@ -388,7 +466,8 @@ class ChatService:
         if viewed is not None and viewed.refused is not None:
             await delivery.finish(viewed.refused, None, utcnow())  # not stored, like commands
             return
-        if needs_usage_hint(persona, addressed.text):
+        pictured = bool(message.attachments) and persona.behaviour == "chat"
+        if needs_usage_hint(persona, addressed.text) and not pictured:
             await delivery.fail(persona.usage_hint or USER_LINES[ErrorKind.USAGE], ErrorKind.USAGE)
             return
         if message.source is not None and not self.source_limits.allow(message.source):
@@ -617,11 +696,30 @@ class ChatService:
         if parts.block():
             system = f"{system}\n\n{parts.block()}"
         record = context_record(budget, system_tokens, parts, recent.tokens, len(recent.turns))
+        # Files: images where the model sees them, text files as text (bot/pictures.py).
+        pictures = Pictures(
+            self.memory,
+            self.settings.files,
+            sees=can_see(persona.model),
+            count=count,
+            # Text files may use what the model's window has left after the rest of the context.
+            room=window
+            - self.settings.reply_reserve_tokens
+            - system_tokens
+            - recent.tokens
+            - parts.summary_tokens
+            - parts.recall_tokens,
+        )
+        recent_turns = await pictures.add(recent.turns)
+        if asked.id in pictures.unseen:
+            await Delivery(delivery.target, persona.name).notice(
+                NO_VISION_LINE, ErrorKind.NO_VISION
+            )
 
         async def attempt(shrink: bool) -> ModelReply:
             # Too long for the server after all: send the newer half of what we sent, and
             # no summary or recalled messages.
-            turns = recent.turns
+            turns = recent_turns
             if shrink:
                 turns = select_history(
                     history,
@@ -631,6 +729,7 @@ class ChatService:
                     count=count,
                     tags=self.tags,
                 )
+                turns = await pictures.add(turns)
             turns = list(turns)
             if prepared.final_turn is not None and turns:
                 turns[-1] = ChatTurn("user", prepared.final_turn)
@@ -644,7 +743,7 @@ class ChatService:
                 request = replace(
                     request,
                     previous_response_id=chain.previous_response_id,
-                    turns_since_previous=chain.turns_since,
+                    turns_since_previous=await pictures.add(chain.turns_since),
                 )
             # An overall bound, on top of the SDK's own per-read timeout: a server that
             # trickles bytes forever still ends.

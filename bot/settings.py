@@ -33,6 +33,8 @@ class ModelSettings:
     thinking_budget: int | None = None
     # Overrides the built-in context-window table (bot/tokens.py).
     context_window: int | None = None
+    # Whether the model reads images; None: the table in bot/vision.py says (most can).
+    vision: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +69,18 @@ class MemorySettings:
 
 
 @dataclass(frozen=True, slots=True)
+class FileLimits:
+    """What the core accepts of attached files (bot/attachments.py); CHATBOT_FILE_* and friends."""
+
+    max_bytes: int = 20 * 1024 * 1024  # one file, as sent (before downscaling)
+    max_files: int = 5  # files read per message; the rest are named, not read
+    max_pixels: int = 50_000_000  # a bigger image is refused before it is decoded
+    max_side: int = 1568  # images are downscaled to fit this many pixels on their longer side
+    images_per_turn: int = 4  # images sent with one model call, newest first
+    text_max_chars: int = 20_000  # a text file is cut here
+
+
+@dataclass(frozen=True, slots=True)
 class BotSettings:
     name: str = "chatbot"
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
@@ -82,3 +96,4 @@ class BotSettings:
     source_turns_per_minute: float = 60.0
     source_turn_burst: int = 30
     memory: MemorySettings = field(default_factory=MemorySettings)
+    files: FileLimits = field(default_factory=FileLimits)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
@@ -24,6 +25,58 @@ class Author:
     name: str
     is_bot: bool = False
     is_self: bool = False
+
+
+# Reads a file's bytes from where the platform keeps it, at most `limit` of them (the adapter's
+# part: its hosts, its token). Raises FileRefused (bot/attachments.py) with the reason to tell.
+FetchBytes = Callable[[int], Awaitable[bytes]]
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """A file on an incoming message, as the platform describes it. Nothing is read yet: the
+    core decides whether to fetch it (only for messages it answers) and checks the bytes."""
+
+    name: str
+    content_type: str | None = None  # what the platform claims; the bytes decide
+    size: int | None = None  # what the platform claims, checked before fetching
+    fetch: FetchBytes | None = None  # None: nothing to fetch (web uploads are already stored)
+    upload_id: str | None = None  # the web chat: a file `POST /upload` already stored
+    author_name: str | None = None  # when it is another person's (a reply to their post)
+
+
+@dataclass(frozen=True, slots=True)
+class NewAttachment:
+    """What the core asks memory to keep of one file: its checked bytes and what they are."""
+
+    channel: ChannelKey
+    name: str
+    kind: Literal["image", "text", "other"]  # other: kept as a name only (not read)
+    media_type: str
+    data: bytes | None
+    author_name: str
+    created_at: datetime
+    width: int | None = None
+    height: int | None = None
+    note: str | None = None  # why it was not read, for the model's `[file: name (note)]`
+
+
+@dataclass(frozen=True, slots=True)
+class StoredAttachment:
+    """An attachment's metadata as memory returns it; its bytes come from `Memory.file_data`."""
+
+    id: str  # unguessable: the web chat serves `GET /files/{id}`
+    channel: ChannelKey
+    message_id: int | None  # None: a web upload not yet sent with a message
+    name: str
+    kind: Literal["image", "text", "other"]
+    media_type: str
+    size: int
+    author_name: str
+    created_at: datetime
+    width: int | None = None
+    height: int | None = None
+    note: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +125,8 @@ class IncomingMessage:
     source: str | None = None
     # The conversation the person is looking at and asks about (see Viewed), if any.
     viewing: Viewed | None = None
+    # Files on the message (and, for a reply that asks about them, on the message it answers).
+    attachments: tuple[Attachment, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +191,8 @@ class StoredMessage:
     author_is_bot: bool = False
     asker_id: str | None = None  # answers: who asked
     context: str | None = None  # answers: what the model was given, tokens per part (JSON)
+    # Filled where a reader needs them (the web chat's frames), not by every memory read.
+    attachments: tuple[StoredAttachment, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -55,11 +55,11 @@ def build_adapters(
     if settings.slack is not None:
         from adapters.slack.app import SlackAdapter
 
-        adapters.append(SlackAdapter(service, settings.slack))
+        adapters.append(SlackAdapter(service, settings.slack, file_hosts=settings.file_hosts))
     if settings.discord.token:
         from adapters.discord.app import DiscordAdapter
 
-        adapters.append(DiscordAdapter(service, settings.discord))
+        adapters.append(DiscordAdapter(service, settings.discord, file_hosts=settings.file_hosts))
     return adapters
 
 
@@ -73,7 +73,11 @@ def create_app(
     """`providers`, `store` and the web chat's `hub` replace what settings would build (tests)."""
     check_provider_name(settings.bot.model.provider)
     check_tag_providers(settings)
-    store = store or SQLStore.from_url(settings.database_url)
+    store = store or SQLStore.from_url(
+        settings.database_url,
+        files_dir=settings.files_dir,
+        inline_max=settings.files_inline_max,
+    )
     rules = build_rules(settings.tags)
     metrics = PrometheusMetrics()
     provider_set = ProviderSet(settings, providers)

@@ -121,7 +121,9 @@ def _db(args: argparse.Namespace) -> int:
 
 
 def _check(_: argparse.Namespace) -> int:
+    from bot.attachments import megabytes
     from chatbot.providers import check_tag_providers
+    from memory.files import default_files_dir
 
     settings = AppSettings.from_env()
     check_tag_providers(settings)
@@ -136,6 +138,13 @@ def _check(_: argparse.Namespace) -> int:
     print(f"config:    {tags.source}")
     print(f"tags:      {', '.join('@' + t for t in tags.tags)}")
     print(f"moderation: {'on' if tags.moderation else 'off'}")
+    files = settings.files_dir or str(default_files_dir(settings.database_url))
+    limits = settings.bot.files
+    print(
+        f"files:     {files} (up to {settings.files_inline_max:,} bytes in the database); "
+        f"at most {megabytes(limits.max_bytes)}, {limits.max_files} a message, "
+        f"{limits.images_per_turn} images a turn; hosts: {', '.join(settings.file_hosts)}"
+    )
     if settings.redis_url:
         print(f"redis:     {redact_url(settings.redis_url)}")
     for name in SECRET_NAMES:

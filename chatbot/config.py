@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from adapters.discord.settings import DiscordSettings, parse_guild_ids, parse_shard_ids
+from adapters.files import DEFAULT_FILE_HOSTS
 from adapters.slack.settings import DEFAULT_API_URL, DEFAULT_COMMAND, STATUS_MODES, SlackSettings
 from adapters.web.cors import CorsPolicy
 from adapters.web.settings import MAX_CONNECTIONS_PER_ADDRESS, WebSettings
@@ -22,11 +23,13 @@ from bot.settings import (
     DEFAULT_MODEL,
     DEFAULT_SYSTEM_PROMPT,
     BotSettings,
+    FileLimits,
     MemorySettings,
     ModelSettings,
 )
 from chatbot.model_keys import MODEL_KEYS
 from chatbot.tags_config import ConfigFileError, FileConfig, load_config
+from memory.files import INLINE_MAX
 from memory.store import DEFAULT_DATABASE_URL
 
 SECRET_NAMES = (
@@ -105,6 +108,10 @@ class AppSettings:
     metrics: bool = True  # CHATBOT_METRICS=off removes GET /metrics
     metrics_token: str | None = field(default=None, repr=False)  # CHATBOT_METRICS_TOKEN
     api_docs: bool = False  # CHATBOT_API_DOCS=on serves FastAPI's /docs, /redoc, /openapi.json
+    # Attachments: where their bytes go (memory/files.py) and the hosts they may come from.
+    files_dir: str | None = None  # CHATBOT_FILES_DIR; None: beside the SQLite file
+    files_inline_max: int = INLINE_MAX  # CHATBOT_FILES_INLINE_MAX: bytes kept in the database
+    file_hosts: tuple[str, ...] = DEFAULT_FILE_HOSTS  # CHATBOT_FILE_HOSTS
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> AppSettings:
@@ -112,6 +119,10 @@ class AppSettings:
         tags = _tags_config(read)
         bot = bot_from_env(read)
         database_url = read.text("CHATBOT_DATABASE_URL") or DEFAULT_DATABASE_URL
+        hosts = read.text("CHATBOT_FILE_HOSTS")
+        file_hosts = (
+            tuple(h.strip() for h in hosts.split(",") if h.strip()) if hosts else DEFAULT_FILE_HOSTS
+        )
         return cls(
             bot=replace(bot, memory=memory_settings(read, tags)),
             database_url=database_url,
@@ -129,6 +140,9 @@ class AppSettings:
             metrics=read.flag("CHATBOT_METRICS", default=True),
             metrics_token=read.text("CHATBOT_METRICS_TOKEN"),
             api_docs=read.flag("CHATBOT_API_DOCS"),
+            files_dir=read.text("CHATBOT_FILES_DIR"),
+            files_inline_max=read.count("CHATBOT_FILES_INLINE_MAX", INLINE_MAX),
+            file_hosts=file_hosts,
         )
 
 
@@ -166,6 +180,7 @@ def bot_from_env(read: Env) -> BotSettings:
         max_bot_turns=read.count(bot_turns, 3),
         source_turns_per_minute=read.number("CHATBOT_WEB_TURNS_PER_MINUTE", 60.0),
         source_turn_burst=read.count("CHATBOT_WEB_TURN_BURST", 30),
+        files=files_from_env(read),
     )
 
 
@@ -183,6 +198,21 @@ def memory_settings(read: Env, tags: FileConfig) -> MemorySettings:
     )
 
 
+def files_from_env(read: Env) -> FileLimits:
+    d = FileLimits()
+    limits = FileLimits(
+        max_bytes=read.count("CHATBOT_FILE_MAX_BYTES", d.max_bytes),
+        max_files=read.count("CHATBOT_FILE_MAX_COUNT", d.max_files),
+        max_pixels=read.count("CHATBOT_IMAGE_MAX_PIXELS", d.max_pixels),
+        max_side=read.count("CHATBOT_IMAGE_MAX_SIDE", d.max_side),
+        images_per_turn=read.count("CHATBOT_IMAGES_PER_TURN", d.images_per_turn),
+        text_max_chars=read.count("CHATBOT_TEXT_FILE_MAX_CHARS", d.text_max_chars),
+    )
+    if limits.max_side < 16:
+        raise ConfigError("CHATBOT_IMAGE_MAX_SIDE must be at least 16")
+    return limits
+
+
 def web_from_env(read: Env) -> WebSettings:
     per_address = read.count("CHATBOT_WS_MAX_PER_ADDRESS", MAX_CONNECTIONS_PER_ADDRESS)
     return WebSettings(
@@ -192,6 +222,8 @@ def web_from_env(read: Env) -> WebSettings:
         ws_burst=read.number("CHATBOT_WS_BURST", 10.0),
         max_connections=read.count("CHATBOT_WS_MAX_CONNECTIONS", 0) or None,
         max_per_address=per_address or 1_000_000,
+        uploads_per_minute=read.number("CHATBOT_WEB_UPLOADS_PER_MINUTE", 60.0),
+        upload_burst=read.count("CHATBOT_WEB_UPLOAD_BURST", 20),
     )
 
 

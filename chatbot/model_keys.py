@@ -17,7 +17,7 @@ from bot.settings import ModelSettings
 @dataclasses.dataclass(frozen=True, slots=True)
 class ModelKey:
     name: str  # the field, and the TOML key
-    kind: type  # int, float or str
+    kind: type  # int, float, str or bool
     optional: bool  # None is allowed (the server chooses)
     env: str  # the environment variable
 
@@ -25,6 +25,13 @@ class ModelKey:
         """One value as written in the environment; ValueError when it is not one."""
         if self.kind is str:
             return raw
+        if self.kind is bool:  # `vision`: the words a flag is written with
+            word = raw.strip().lower()
+            if word in ("1", "true", "yes", "on"):
+                return True
+            if word in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(f"{raw!r} is not a flag")
         return self.kind(raw)
 
 

@@ -77,7 +77,7 @@ _INT = ((int,), "an integer")
 _STR = ((str,), "a string")
 _BOOL = ((bool,), "true or false")
 _STRS = ((list,), "a list of strings")
-_BY_KIND = {int: _INT, float: _NUM, str: _STR}
+_BY_KIND = {int: _INT, float: _NUM, str: _STR, bool: _BOOL}
 _TAG_OWN_KEYS: dict[str, tuple[tuple[type, ...], str]] = {
     "system_prompt": _STR,
     "description": _STR,

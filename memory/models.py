@@ -114,3 +114,35 @@ class EmbeddingRow(SQLModel, table=True):
     channel: str = Field(max_length=255)
     model: str = Field(max_length=128)
     vector: bytes = Field(sa_column=Column(LargeBinary, nullable=False))  # float32, native order
+
+
+class AttachmentRow(SQLModel, table=True):
+    """A file on a message: its metadata, and its bytes when they are small (memory/files.py).
+
+    Bigger files live in the files folder under their id. A web upload has no message until
+    the frame that sends it arrives (`message_id` NULL meanwhile).
+    """
+
+    __tablename__ = "attachments"
+    __table_args__ = (
+        Index("ix_attachments_message_id", "message_id"),
+        Index("ix_attachments_channel_message", "channel", "message_id"),
+    )
+
+    id: str = Field(primary_key=True, max_length=32)  # random hex: `GET /files/{id}`
+    channel: str = Field(max_length=255)
+    message_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    name: str = Field(max_length=255)
+    kind: str = Field(max_length=16)  # image, text, other (named only, not read)
+    media_type: str = Field(max_length=64)
+    size: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    width: int | None = None
+    height: int | None = None
+    author_name: str = Field(max_length=255)
+    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    note: str | None = Field(default=None, max_length=255)
+    # The bytes of a small file; NULL when they are in the files folder (or there are none).
+    data: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+    on_disk: bool = Field(
+        default=False, sa_column=Column(Boolean, nullable=False, server_default=false())
+    )

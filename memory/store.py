@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime
+import os
+import uuid
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, bindparam, delete, event, func, insert, select, update
@@ -17,24 +19,32 @@ from bot.types import (
     ChannelKey,
     ChannelState,
     MemoryStats,
+    NewAttachment,
     NewMessage,
+    StoredAttachment,
     StoredMessage,
     Summary,
     UsageTotal,
 )
 from memory import long_memory, search_index
 from memory.database import AsyncConnections, Database, Op, SQLiteThreads, sqlite_pragmas
-from memory.rows import CHANNELS, MESSAGES
+from memory.files import INLINE_MAX, FileFolder, default_files_dir
+from memory.rows import ATTACHMENTS, CHANNELS, MESSAGES
 from memory.rows import to_stored as _to_stored
+from memory.rows import utc as _utc
 
 log = logging.getLogger(__name__)
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./chatbot.db"
+UPLOAD_TTL = timedelta(days=1)  # a web upload not sent with a message by then is deleted
 T = TypeVar("T")
 
 _table = MESSAGES
 _c = _table.c
 _channels = CHANNELS
+_files = ATTACHMENTS
+_f = _files.c
+_FILE_META = [c for c in _f if c.name != "data"]  # every column but the bytes
 
 
 def make_engine(url: str, *, busy_timeout: float = 30.0) -> AsyncEngine:
@@ -61,10 +71,19 @@ class SQLStore:
         backoff: float = 0.2,
         busy_timeout: float = 30.0,
         group_commit: bool = True,
+        files_dir: str | os.PathLike[str] | None = None,
+        inline_max: int = INLINE_MAX,
     ):
         """`group_commit`: on SQLite, messages that arrive together are written together
-        (bench/store_writes.py measures what it buys)."""
+        (bench/store_writes.py measures what it buys). `files_dir` and `inline_max`: where
+        attachment bytes go (memory/files.py)."""
         self.engine = engine
+        self.folder = FileFolder(
+            files_dir
+            if files_dir is not None
+            else default_files_dir(engine.url.render_as_string(False))
+        )
+        self.inline_max = inline_max
         self.group_commit = group_commit
         self.retries = retries
         self.backoff = backoff
@@ -86,6 +105,8 @@ class SQLStore:
         backoff: float = 0.2,
         busy_timeout: float = 30.0,
         group_commit: bool = True,
+        files_dir: str | os.PathLike[str] | None = None,
+        inline_max: int = INLINE_MAX,
     ) -> SQLStore:
         """`busy_timeout`: how long an SQLite connection waits for another process's write."""
         return cls(
@@ -94,6 +115,8 @@ class SQLStore:
             backoff=backoff,
             busy_timeout=busy_timeout,
             group_commit=group_commit,
+            files_dir=files_dir,
+            inline_max=inline_max,
         )
 
     async def create_schema(self) -> None:
@@ -252,27 +275,33 @@ class SQLStore:
 
     async def forget(self, channel: ChannelKey, up_to_id: int) -> int:
         """`reset_deletes`: the messages up to the reset go, with everything derived from them
-        (their index entries, embeddings, and the channel's summaries)."""
+        (their index entries, embeddings, files, and the channel's summaries), and the
+        channel's uploads never sent."""
         where = (_c.channel == channel) & (_c.id <= up_to_id)
+        unsent = (_f.channel == channel) & _f.message_id.is_(None)
 
-        def op(conn: Connection) -> int:
-            gone = _delete_messages(conn, where)
+        def op(conn: Connection) -> tuple[int, list[str]]:
+            gone, on_disk = _delete_messages(conn, where)
             long_memory.delete_summaries(conn, channel)
-            return gone
+            return gone, on_disk + _drop_files(conn, unsent)
 
-        return await self._write(op)
+        gone, on_disk = await self._write(op)
+        await self._remove_from_disk(on_disk)
+        return gone
 
     async def forget_author(self, channel: ChannelKey, author_id: str) -> int:
-        """`forget me`: the author's messages here and what was derived from them; the
-        channel's summaries too (they are rebuilt from what is left)."""
+        """`forget me`: the author's messages here and what was derived from them (files
+        included); the channel's summaries too (they are rebuilt from what is left)."""
         where = (_c.channel == channel) & (_c.author_id == author_id) & (_c.role == "user")
 
-        def op(conn: Connection) -> int:
-            gone = _delete_messages(conn, where)
+        def op(conn: Connection) -> tuple[int, list[str]]:
+            gone, on_disk = _delete_messages(conn, where)
             long_memory.delete_summaries(conn, channel)
-            return gone
+            return gone, on_disk
 
-        return await self._write(op)
+        gone, on_disk = await self._write(op)
+        await self._remove_from_disk(on_disk)
+        return gone
 
     async def edit(self, platform: str, platform_message_id: str, text: str) -> bool:
         where = (_c.platform == platform) & (_c.platform_message_id == platform_message_id)
@@ -296,7 +325,9 @@ class SQLStore:
         if not platform_message_ids:
             return 0
         where = (_c.platform == platform) & _c.platform_message_id.in_(list(platform_message_ids))
-        return await self._write(lambda conn: _delete_messages(conn, where))
+        gone, on_disk = await self._write(lambda conn: _delete_messages(conn, where))
+        await self._remove_from_disk(on_disk)
+        return gone
 
     # -- long memory (derived data beside the transcript: memory/long_memory.py) --------------
 
@@ -362,6 +393,136 @@ class SQLStore:
 
     async def stats(self, channel: ChannelKey) -> MemoryStats:
         return await self._read(lambda conn: long_memory.stats(conn, channel))
+
+    # -- attachments ----------------------------------------------------------------------
+
+    async def _remove_from_disk(self, ids: list[str]) -> None:
+        if ids:
+            try:
+                await asyncio.to_thread(self.folder.remove, ids)
+            except OSError as exc:  # the rows are gone; a stray file is only disk space
+                log.warning("could not remove %d files: %s", len(ids), exc.__class__.__name__)
+
+    async def add_files(
+        self, message_id: int | None, files: Sequence[NewAttachment]
+    ) -> list[StoredAttachment]:
+        if not files:
+            return []
+        rows: list[dict[str, object]] = []
+        to_disk: list[tuple[str, bytes]] = []
+        for f in files:
+            attachment_id = uuid.uuid4().hex
+            data = f.data
+            on_disk = data is not None and len(data) > self.inline_max
+            if on_disk:
+                assert data is not None
+                to_disk.append((attachment_id, data))
+            rows.append(
+                {
+                    "id": attachment_id,
+                    "channel": f.channel,
+                    "message_id": message_id,
+                    "name": f.name[:255],
+                    "kind": f.kind,
+                    "media_type": f.media_type[:64],
+                    "size": len(data) if data is not None else 0,
+                    "width": f.width,
+                    "height": f.height,
+                    "author_name": f.author_name[:255],
+                    "created_at": f.created_at.astimezone(UTC),
+                    "note": f.note[:255] if f.note else None,
+                    "data": None if on_disk else data,
+                    "on_disk": on_disk,
+                }
+            )
+
+        def write_all() -> None:
+            for attachment_id, data in to_disk:
+                self.folder.write(attachment_id, data)
+
+        try:
+            await asyncio.to_thread(write_all)
+        except OSError as exc:
+            await self._remove_from_disk([i for i, _ in to_disk])
+            raise MemoryUnavailable(f"the files folder is not writable: {exc}") from exc
+
+        # Uploads nobody sent within a day (a closed tab) go when the next one arrives.
+        stale = (
+            _f.message_id.is_(None)
+            & (_f.created_at < datetime.now(UTC) - UPLOAD_TTL)
+            & _f.channel.in_({f.channel for f in files})
+            & _f.id.not_in([r["id"] for r in rows])
+        )
+
+        def op(conn: Connection) -> list[str]:
+            conn.execute(insert(_files), rows)
+            return _drop_files(conn, stale) if message_id is None else []
+
+        try:
+            dropped = await self._write(op)
+        except BaseException:
+            await self._remove_from_disk([i for i, _ in to_disk])
+            raise
+        await self._remove_from_disk(dropped)
+        return [_to_file(r) for r in rows]
+
+    async def link_uploads(
+        self, channel: ChannelKey, upload_ids: Sequence[str], author_name: str, message_id: int
+    ) -> list[StoredAttachment]:
+        ids = list(dict.fromkeys(upload_ids))
+        if not ids:
+            return []
+        mine = (
+            _f.id.in_(ids),
+            _f.channel == channel,
+            _f.author_name == author_name,
+            _f.message_id.is_(None),
+        )
+
+        def op(conn: Connection) -> list[StoredAttachment]:
+            conn.execute(update(_files).where(*mine).values(message_id=message_id))
+            found = conn.execute(
+                select(*_FILE_META).where(_f.id.in_(ids), _f.message_id == message_id)
+            ).all()
+            by_id = {r.id: _to_file(r._mapping) for r in found}
+            return [by_id[i] for i in ids if i in by_id]
+
+        return await self._write(op)
+
+    async def files_of(self, message_ids: Sequence[int]) -> dict[int, list[StoredAttachment]]:
+        ids = list(message_ids)
+        if not ids:
+            return {}
+        query = select(*_FILE_META).where(_f.message_id.in_(ids)).order_by(_f.created_at)
+
+        def op(conn: Connection) -> dict[int, list[StoredAttachment]]:
+            found: dict[int, list[StoredAttachment]] = {}
+            for row in conn.execute(query).all():
+                item = _to_file(row._mapping)
+                assert item.message_id is not None
+                found.setdefault(item.message_id, []).append(item)
+            return found
+
+        return await self._read(op)
+
+    async def file(self, attachment_id: str) -> StoredAttachment | None:
+        query = select(*_FILE_META).where(_f.id == attachment_id)
+
+        def op(conn: Connection) -> StoredAttachment | None:
+            row = conn.execute(query).first()
+            return _to_file(row._mapping) if row is not None else None
+
+        return await self._read(op)
+
+    async def file_data(self, attachment_id: str) -> bytes | None:
+        query = select(_f.data, _f.on_disk).where(_f.id == attachment_id)
+        row = await self._read(lambda conn: conn.execute(query).first())
+        if row is None:
+            return None
+        data, on_disk = row
+        if on_disk:
+            return await asyncio.to_thread(self.folder.read, attachment_id)
+        return bytes(data) if data is not None else None
 
     async def usage(self, channel: ChannelKey, since: datetime | None = None) -> list[UsageTotal]:
         query = select(
@@ -464,6 +625,30 @@ def _channel_state(channel: ChannelKey, row: Sequence[Any] | None) -> ChannelSta
     )
 
 
+def _to_file(m: Mapping[Any, Any]) -> StoredAttachment:
+    return StoredAttachment(
+        id=m["id"],
+        channel=m["channel"],
+        message_id=m["message_id"],
+        name=m["name"],
+        kind=m["kind"],
+        media_type=m["media_type"],
+        size=m["size"] or 0,
+        author_name=m["author_name"],
+        created_at=_utc(m["created_at"]),
+        width=m["width"],
+        height=m["height"],
+        note=m["note"],
+    )
+
+
+def _drop_files(conn: Connection, where: Any) -> list[str]:
+    """Delete the attachment rows `where` selects; the ids whose bytes are on disk."""
+    on_disk = [r[0] for r in conn.execute(select(_f.id).where(where, _f.on_disk)).all()]
+    conn.execute(delete(_files).where(where))
+    return on_disk
+
+
 def _insert_all(rows: list[dict[str, object]]) -> Op[list[StoredMessage]]:
     return lambda conn: _insert_many(conn, rows)
 
@@ -478,16 +663,20 @@ def _insert_many(conn: Connection, rows: list[dict[str, object]]) -> list[Stored
     return stored
 
 
-def _delete_messages(conn: Connection, where: Any) -> int:
-    """Delete messages and what is derived from each (index entries, embeddings)."""
+def _delete_messages(conn: Connection, where: Any) -> tuple[int, list[str]]:
+    """Delete messages and what is derived from each (index entries, embeddings, files);
+    returns how many, and the ids of files whose bytes are on disk (to remove after commit)."""
     ids = [r[0] for r in conn.execute(select(_c.id).where(where)).all()]
     if not ids:
-        return 0
+        return 0, []
     search_index.remove(conn, ids)
     long_memory.delete_embeddings(conn, ids)
+    on_disk: list[str] = []
     for start in range(0, len(ids), 500):
-        conn.execute(delete(_table).where(_c.id.in_(ids[start : start + 500])))
-    return len(ids)
+        chunk = ids[start : start + 500]
+        on_disk += _drop_files(conn, _f.message_id.in_(chunk))
+        conn.execute(delete(_table).where(_c.id.in_(chunk)))
+    return len(ids), on_disk
 
 
 def _settle(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import re
+import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -25,7 +26,9 @@ from bot.types import (
     ChannelKey,
     ChannelState,
     MemoryStats,
+    NewAttachment,
     NewMessage,
+    StoredAttachment,
     StoredMessage,
     Summary,
     Usage,
@@ -45,6 +48,8 @@ class InMemoryStore:
         self.down = False
         self._ids = itertools.count(1)
         self._seen: set[tuple[str, str]] = set()
+        self.files: dict[str, StoredAttachment] = {}  # by id, in insertion order
+        self.blobs: dict[str, bytes] = {}
 
     def _check(self) -> None:
         if self.down:
@@ -112,7 +117,15 @@ class InMemoryStore:
         kept = [m for m in self.messages if not (m.channel == channel and m.id <= up_to_id)]
         gone = len(self.messages) - len(kept)
         self.messages = kept
+        self._drop_files(
+            lambda f: f.channel == channel and (f.message_id is None or f.message_id <= up_to_id)
+        )
         return gone
+
+    def _drop_files(self, which: Callable[[StoredAttachment], bool]) -> None:
+        for attachment_id in [i for i, f in self.files.items() if which(f)]:
+            del self.files[attachment_id]
+            self.blobs.pop(attachment_id, None)
 
     async def edit(self, platform: str, platform_message_id: str, text: str) -> bool:
         self._check()
@@ -126,8 +139,10 @@ class InMemoryStore:
         self._check()
         gone = {(platform, i) for i in platform_message_ids}
         kept = [m for m in self.messages if (m.platform, m.platform_message_id) not in gone]
+        ids = {m.id for m in self.messages if (m.platform, m.platform_message_id) in gone}
         count = len(self.messages) - len(kept)
         self.messages = kept
+        self._drop_files(lambda f: f.message_id in ids)
         return count
 
     # -- long memory (naive: a word shared is a match; the real index is memory/search_index) --
@@ -225,6 +240,64 @@ class InMemoryStore:
         mine = [m for m in self.messages if m.channel == channel]
         contexts = [m.context for m in mine if m.role == "assistant" and m.context]
         return MemoryStats(messages=len(mine), last_context=contexts[-1] if contexts else None)
+
+    async def add_files(
+        self, message_id: int | None, files: Sequence[NewAttachment]
+    ) -> list[StoredAttachment]:
+        self._check()
+        out = []
+        for f in files:
+            stored = StoredAttachment(
+                id=uuid.uuid4().hex,
+                channel=f.channel,
+                message_id=message_id,
+                name=f.name,
+                kind=f.kind,
+                media_type=f.media_type,
+                size=len(f.data or b""),
+                author_name=f.author_name,
+                created_at=f.created_at,
+                width=f.width,
+                height=f.height,
+                note=f.note,
+            )
+            self.files[stored.id] = stored
+            if f.data is not None:
+                self.blobs[stored.id] = f.data
+            out.append(stored)
+        return out
+
+    async def link_uploads(
+        self, channel: ChannelKey, upload_ids: Sequence[str], author_name: str, message_id: int
+    ) -> list[StoredAttachment]:
+        self._check()
+        out = []
+        for attachment_id in dict.fromkeys(upload_ids):
+            f = self.files.get(attachment_id)
+            if f is None or f.message_id is not None:
+                continue
+            if f.channel != channel or f.author_name != author_name:
+                continue
+            self.files[attachment_id] = f = replace(f, message_id=message_id)
+            out.append(f)
+        return out
+
+    async def files_of(self, message_ids: Sequence[int]) -> dict[int, list[StoredAttachment]]:
+        self._check()
+        wanted = set(message_ids)
+        found: dict[int, list[StoredAttachment]] = {}
+        for f in self.files.values():
+            if f.message_id in wanted:
+                found.setdefault(f.message_id, []).append(f)
+        return found
+
+    async def file(self, attachment_id: str) -> StoredAttachment | None:
+        self._check()
+        return self.files.get(attachment_id)
+
+    async def file_data(self, attachment_id: str) -> bytes | None:
+        self._check()
+        return self.blobs.get(attachment_id)
 
     async def usage(self, channel: ChannelKey, since: datetime | None = None) -> list[UsageTotal]:
         self._check()

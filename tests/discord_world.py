@@ -387,6 +387,8 @@ async def start_world(
     # discord.py's REST base and gateway address (class attributes), pointed at the loopback.
     monkeypatch.setattr(discord.http.Route, "BASE", server.url + "/api/v10")
     monkeypatch.setattr(DiscordWebSocket, "DEFAULT_GATEWAY", yarl.URL(server.url + "/gateway"))
+    # The stub is Discord's CDN too: its files may be downloaded (adapters/files.py).
+    env.setdefault("CHATBOT_FILE_HOSTS", yarl.URL(server.url).raw_authority)
     settings = settings_for(db_url, model_url, DISCORD_TOKEN="stub-token", **env)
     running = await start_app(settings)
     world = World(server, running)

@@ -14,7 +14,7 @@ import pytest
 from slack_sdk.signature import SignatureVerifier
 
 from testing.stubs.model_server import ModelServer
-from testing.stubs.slack_api import BOT_USER, TEAM, SlackAPI
+from testing.stubs.slack_api import BOT_TOKEN, BOT_USER, TEAM, SlackAPI
 from tests.helpers import RunningApp, settings_for, start_app
 
 SECRET = "test-signing-secret-not-real"
@@ -154,9 +154,10 @@ async def slack_app(db_url: str, model: ModelServer, slack: SlackAPI) -> AsyncIt
     settings = settings_for(
         db_url,
         model.url,
-        SLACK_BOT_TOKEN="xoxb-test-not-a-secret",
+        SLACK_BOT_TOKEN=BOT_TOKEN,
         SLACK_SIGNING_SECRET=SECRET,
         SLACK_API_URL=slack.url,
+        CHATBOT_FILE_HOSTS=slack.root.removeprefix("http://"),  # the stub is the file host
     )
     running = await start_app(settings)
     running.app.state.adapters["slack"].flush_interval = 0.0  # every delta its own appendStream

@@ -24,10 +24,11 @@ from adapters.discord.commands import build_tree, sync
 from adapters.discord.inbound import (
     CHAT_TYPES,
     PLATFORM,
+    attachments_of,
     channel_key,
     incoming,
     normalise_text,
-    replies_to,
+    replied_to,
     resolve_channel,
 )
 from adapters.discord.interactions import Interactions
@@ -35,6 +36,7 @@ from adapters.discord.pacing import ChannelPacer
 from adapters.discord.settings import DiscordSettings
 from adapters.discord.target import NO_PINGS, DiscordTarget
 from adapters.discord.threads import open_thread
+from adapters.files import DEFAULT_FILE_HOSTS, FileDownloads
 from bot.delivery import ReplyMeta
 from bot.service import ChatService, Received
 
@@ -110,9 +112,16 @@ class DiscordAdapter:
 
     name = "discord"
 
-    def __init__(self, service: ChatService, settings: DiscordSettings):
+    def __init__(
+        self,
+        service: ChatService,
+        settings: DiscordSettings,
+        *,
+        file_hosts: tuple[str, ...] = DEFAULT_FILE_HOSTS,
+    ):
         self.service = service
         self.settings = settings
+        self.downloads = FileDownloads(file_hosts)  # attachments, from Discord's CDN only
         self.tag = service.name
         self.client = build_client(settings, self.setup_hook)
         self.pacer = ChannelPacer()  # every answer in a channel shares its rate limit
@@ -157,6 +166,7 @@ class DiscordAdapter:
             log.exception("the Discord client stopped; the rest of the service keeps running")
 
     async def stop(self) -> None:
+        await self.downloads.close()
         await self.client.close()
         if self._task is not None:
             self._task.cancel()
@@ -223,10 +233,17 @@ class DiscordAdapter:
         is_self = author.id == me.id
         normalised = normalise_text(message, me.id, self.tag)
         direct = message.guild is None
-        reply_to_bot = False if is_self else await replies_to(message, me.id)
+        parent = None if is_self else await replied_to(message)
+        reply_to_bot = parent is not None and parent.author.id == me.id
         concerns_bot = normalised.mentioned or direct or reply_to_bot
         channel = await resolve_channel(message)
-        msg = incoming(message, channel, normalised, me.id, reply_to_bot=reply_to_bot)
+        files = attachments_of(message, self.downloads)
+        if parent is not None and not reply_to_bot and (normalised.mentioned or direct):
+            # "@bot what does this say?" in reply to someone's screenshot: theirs are asked about.
+            files += attachments_of(parent, self.downloads, of_another=True)
+        msg = incoming(
+            message, channel, normalised, me.id, reply_to_bot=reply_to_bot, attachments=files
+        )
         target = DiscordTarget(message, self.tag, pacer=self.pacer)
         if (
             normalised.mentioned
@@ -242,7 +259,7 @@ class DiscordAdapter:
         if not self.settings.message_content and not concerns_bot:
             # Discord blanked its content: nothing to store, yet the core hears someone spoke.
             return await self.service.receive(replace(msg, text=""), target)
-        if not msg.text.strip():
+        if not msg.text.strip() and not msg.attachments:
             if reply_to_bot and not author.bot and not self.settings.message_content:
                 # A reply with its ping switched off: Discord blanked it, we cannot read it.
                 await target.send(UNREADABLE_REPLY, ReplyMeta(persona=self.tag))

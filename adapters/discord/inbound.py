@@ -1,5 +1,10 @@
 """A Discord message as the core's IncomingMessage: channel keys, mentions, attachments.
 
+Attachments are described, not downloaded: each carries a `fetch` that reads it from
+Discord's CDN through adapters/files.py, which the core calls only for messages it answers.
+A reply that mentions the bot also carries the files of the message it replies to ("@bot what
+does this say?" under a screenshot).
+
 The bot's own mention (`<@id>`, `<@!id>` or its managed role `<@&id>`) reads as the core's tag
 `@chatbot` where it was written, and `mentions_bot` says it was there: the core decides what
 that means ("thanks <@bot>!" is addressed too). Other mentions become readable names so the
@@ -14,7 +19,9 @@ from dataclasses import dataclass
 
 import discord
 
-from bot.types import Author, IncomingMessage
+from adapters.files import FileDownloads
+from bot.attachments import safe_name
+from bot.types import Attachment, Author, IncomingMessage
 
 log = logging.getLogger(__name__)
 
@@ -93,9 +100,8 @@ def normalise_text(message: discord.Message, bot_id: int, tag: str) -> Normalise
         return f"#{found.name}" if found is not None else match.group(0)
 
     text = _CHANNEL.sub(channel, _ROLE.sub(role, _USER.sub(user, message.content))).strip()
-    extras = [f"[attachment: {a.filename}]" for a in message.attachments]
-    extras += [f"[sticker: {s.name}]" for s in message.stickers]
-    if not text and not extras:
+    extras = [f"[sticker: {s.name}]" for s in message.stickers]
+    if not text and not extras and not message.attachments:
         # Embed-only posts (mostly other bots): keep a trace of what they showed.
         extras += [
             f"[embed: {e.title or e.description or e.url or 'untitled'}]" for e in message.embeds
@@ -105,21 +111,50 @@ def normalise_text(message: discord.Message, bot_id: int, tag: str) -> Normalise
     return Normalised(text=text, mentioned=mentioned)
 
 
-async def replies_to(message: discord.Message, user_id: int) -> bool:
-    """Is this a reply to a message by `user_id`? Resolves the reference, fetching if needed."""
+async def replied_to(message: discord.Message) -> discord.Message | None:
+    """The message this one replies to, fetched if discord.py has not got it; None if none."""
     ref = message.reference
     if ref is None or ref.message_id is None or ref.type is not discord.MessageReferenceType.reply:
-        return False
+        return None
     resolved = ref.resolved or ref.cached_message
     if resolved is None:
         try:
             resolved = await message.channel.fetch_message(ref.message_id)
         except discord.HTTPException as exc:
             log.info("could not resolve the replied-to message %s: %s", ref.message_id, exc)
-            return False
+            return None
     if isinstance(resolved, discord.DeletedReferencedMessage):
-        return False
-    return resolved.author.id == user_id
+        return None
+    return resolved
+
+
+async def replies_to(message: discord.Message, user_id: int) -> bool:
+    """Is this a reply to a message by `user_id`? Resolves the reference, fetching if needed."""
+    resolved = await replied_to(message)
+    return resolved is not None and resolved.author.id == user_id
+
+
+def attachments_of(
+    message: discord.Message, downloads: FileDownloads, *, of_another: bool = False
+) -> tuple[Attachment, ...]:
+    """The message's files, each fetched from its CDN URL only if the core asks."""
+    found = []
+    for a in message.attachments:
+        name = safe_name(a.filename)
+
+        async def fetch(limit: int, url: str = a.url, name: str = name) -> bytes:
+            return await downloads.fetch(name, url, limit)
+
+        found.append(
+            Attachment(
+                name=name,
+                content_type=a.content_type,
+                size=a.size,
+                fetch=fetch,
+                author_name=message.author.display_name if of_another else None,
+            )
+        )
+    return tuple(found)
 
 
 def incoming(
@@ -129,6 +164,7 @@ def incoming(
     bot_id: int,
     *,
     reply_to_bot: bool,
+    attachments: tuple[Attachment, ...] = (),
 ) -> IncomingMessage:
     author = message.author
     return IncomingMessage(
@@ -148,6 +184,7 @@ def incoming(
         in_thread=bots_thread(channel, bot_id),
         time=message.created_at,
         roles=member_roles(author),
+        attachments=attachments,
     )
 
 

@@ -37,6 +37,7 @@ from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters.files import DEFAULT_FILE_HOSTS, FileDownloads
 from adapters.slack.agent import (
     asks_to_summarise,
     channel_in_view,
@@ -153,6 +154,7 @@ class SlackAdapter:
         *,
         streaming: bool = True,
         flush_interval: float = 0.5,
+        file_hosts: tuple[str, ...] = DEFAULT_FILE_HOSTS,
     ):
         self.service = service
         self.settings = settings
@@ -164,7 +166,10 @@ class SlackAdapter:
         # One workspace: this client carries SLACK_BOT_TOKEN. Distributed: no token; bolt gives
         # each event a client with the token of the installation it came from.
         self.client = AsyncWebClient(token=settings.bot_token, base_url=settings.base_url)
-        self.inbound = SlackInbound(service.name)
+        # Files: downloaded with the workspace's bot token (scope files:read), from Slack's
+        # file host only.
+        self.downloads = FileDownloads(file_hosts)
+        self.inbound = SlackInbound(service.name, downloads=self.downloads)
         self.status = ThinkingStatus(settings.status)
         self.looks = looks_of(service.personas, service.name)
         self.slash = SlashCommand(service, self.inbound, settings.command)
@@ -427,6 +432,7 @@ class SlackAdapter:
         log.info("slack socket mode connecting")
 
     async def stop(self) -> None:
+        await self.downloads.close()
         if self._socket_task is not None and not self._socket_task.done():
             self._socket_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -7,6 +7,9 @@
   post, so the database's unique (platform, message id) answers each post once.
 - Edits and deletions (`message_changed`, `message_deleted`): the ids of the stored copies
   they concern, for the core's `edited` and `deleted`.
+- Files (`files` on the event): described with a `fetch` that downloads `url_private` with the
+  bot token (scope `files:read`) through adapters/files.py, which the core calls only for
+  messages it answers.
 - A thread's earlier messages, as Slack holds them (`conversations.replies`: the parent and
   earlier replies, the bot's own marked as its own), for the core to seed a thread new to
   memory with: its context then starts with its parent even when the parent was said before
@@ -23,8 +26,10 @@ from typing import Any
 
 from slack_sdk.errors import SlackApiError
 
+from adapters.files import FileDownloads
 from adapters.slack.api import SlackWeb, error_code
-from bot.types import Author, IncomingMessage
+from bot.attachments import safe_name
+from bot.types import Attachment, Author, IncomingMessage
 
 log = logging.getLogger(__name__)
 
@@ -184,12 +189,46 @@ def _guest(info: dict[str, Any]) -> bool:
     )
 
 
+def files_of(
+    event: dict[str, Any], downloads: FileDownloads | None, token: str
+) -> tuple[Attachment, ...]:
+    """The event's files. Deleted ones (`tombstone`) and those over the workspace's plan
+    (`hidden_by_limit`) have nothing to read: they are named only."""
+    found = []
+    for f in event.get("files") or []:
+        if not isinstance(f, dict):
+            continue
+        name = safe_name(str(f.get("name") or f.get("title") or "file"))
+        url = f.get("url_private_download") or f.get("url_private")
+        readable = isinstance(url, str) and f.get("mode") not in ("tombstone", "hidden_by_limit")
+        fetch = None
+        if readable and downloads is not None:
+
+            async def fetch(limit: int, url: str = str(url), name: str = name) -> bytes:
+                assert downloads is not None
+                return await downloads.fetch(
+                    name, url, limit, headers={"Authorization": f"Bearer {token}"}
+                )
+
+        size = f.get("size")
+        found.append(
+            Attachment(
+                name=name,
+                content_type=str(f.get("mimetype") or "") or None,
+                size=size if isinstance(size, int) else None,
+                fetch=fetch,
+            )
+        )
+    return tuple(found)
+
+
 class SlackInbound:
     """Turns message-like events into IncomingMessages; reads a thread's earlier messages."""
 
-    def __init__(self, tag: str):
+    def __init__(self, tag: str, *, downloads: FileDownloads | None = None):
         self.tag = tag
         self.names = UserNames()
+        self.downloads = downloads
 
     async def incoming(
         self, web: SlackWeb, event: dict[str, Any], team: str, me: BotIdentity
@@ -207,6 +246,8 @@ class SlackInbound:
             message_id=message_id(channel, ts),
             me=me,
             in_thread=in_thread,
+            # Downloaded with the token of the workspace the event came from.
+            files=files_of(event, self.downloads, web.client.token or ""),
         )
 
     async def _message(
@@ -218,6 +259,7 @@ class SlackInbound:
         message_id: str,
         me: BotIdentity,
         in_thread: bool = False,
+        files: tuple[Attachment, ...] = (),
     ) -> IncomingMessage:
         text, mentioned = normalise(str(event.get("text") or ""), me, self.tag)
         mine = is_self(event, me)
@@ -240,6 +282,7 @@ class SlackInbound:
             ),
             in_thread=in_thread,
             time=ts_time(str(event.get("ts") or "")),
+            attachments=files,
         )
 
     async def earlier(

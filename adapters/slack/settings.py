@@ -20,6 +20,7 @@ BOT_SCOPES = (
     "chat:write",
     "chat:write.customize",
     "commands",
+    "files:read",
     "groups:history",
     "groups:read",
     "im:history",

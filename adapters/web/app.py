@@ -15,6 +15,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, WebSocket, WebSock
 from fastapi.responses import JSONResponse
 
 from adapters.web.cors import DEFAULT_CORS, CorsPolicy
+from adapters.web.files import build_files_router
 from adapters.web.hub import CLOSE_GOING_AWAY, Connection, Hub
 from adapters.web.inbound import (
     BadFrame,
@@ -30,7 +31,7 @@ from adapters.web.settings import WebSettings
 from adapters.web.target import WebRoomTarget
 from bot.memory import MemoryUnavailable
 from bot.service import ChatService
-from bot.types import Author, IncomingMessage, utcnow
+from bot.types import Attachment, Author, IncomingMessage, utcnow
 
 if TYPE_CHECKING:
     from adapters.web.relay import RedisRelay
@@ -98,6 +99,18 @@ def build_web_router(
         return JSONResponse([stored_frame(m) for m in stored])
 
     router.include_router(readable)  # after its routes: older FastAPI copies them when included
+    router.include_router(
+        build_files_router(
+            service,
+            settings,
+            cors,
+            token_ok=lambda request, token: _token_ok(
+                token or _bearer(request), settings.join_token
+            ),
+            join_line=JOIN_CODE_LINE,
+            channel_of=channel_of,
+        )
+    )
 
     async def refuse(ws: WebSocket, line: str, code: str, close: int) -> None:
         """Accept only to say why in a frame the course client renders, then close."""
@@ -183,6 +196,8 @@ def build_web_router(
                     author=Author(id=f"web:{nickname}", name=nickname),
                     text=parsed.text,
                     source=f"web:{address}",
+                    # Uploaded already (POST /upload): the core links them to this message.
+                    attachments=tuple(Attachment(name="", upload_id=u) for u in parsed.uploads),
                 )
                 received = await service.receive(incoming, target)  # refusals: target.notice
                 if received.stored is not None:

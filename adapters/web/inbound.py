@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from adapters.web.lookalike import skeleton
-from bot.types import StoredMessage
+from bot.types import StoredAttachment, StoredMessage
 
 MAX_FRAME_BYTES = 16 * 1024  # a whole frame, JSON and all
 MAX_MESSAGE_CHARS = 4000  # the text itself
@@ -24,6 +24,8 @@ MAX_NICKNAME_CHARS = 32
 MAX_ROOM_CHARS = 64
 RESERVED_NICKNAMES = frozenset({"chatbot", "system"})
 _ROOM_OK = re.compile(r"^[^\s/\\#?]{1,64}$")
+UPLOAD_ID = re.compile(r"^[0-9a-f]{32}$")
+MAX_FRAME_FILES = 10  # upload ids one frame may name (the core reads at most its own count)
 
 Frame = dict[str, Any]
 
@@ -35,6 +37,7 @@ def iso(ts: datetime) -> str:
 @dataclass(frozen=True, slots=True)
 class ParsedText:
     text: str
+    uploads: tuple[str, ...] = ()  # `POST /upload` ids this message sends
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +49,7 @@ def parse_client_frame(raw: str) -> ParsedText | BadFrame:
     """JSON with `message` or `text`, or a plain-text frame. The claimed nickname is ignored."""
     if len(raw.encode("utf-8")) > MAX_FRAME_BYTES:
         return BadFrame(f"Frame too large: the limit is {MAX_FRAME_BYTES} bytes.")
+    uploads: tuple[str, ...] = ()
     try:
         data = json.loads(raw)
     except ValueError:
@@ -53,7 +57,13 @@ def parse_client_frame(raw: str) -> ParsedText | BadFrame:
         text: object = raw  # not JSON: a plain-text frame
     else:
         if isinstance(data, dict):
+            found = _uploads(data.get("attachments"))
+            if isinstance(found, BadFrame):
+                return found
+            uploads = found
             text = data.get("message", data.get("text"))
+            if text is None and uploads:
+                text = ""  # a picture with nothing said
             if text is None:
                 return BadFrame('No text: send {"type": "text", "message": "..."}.')
         else:
@@ -61,11 +71,27 @@ def parse_client_frame(raw: str) -> ParsedText | BadFrame:
     if not isinstance(text, str):
         return BadFrame("The message must be a string.")
     text = text.strip()
-    if not text:
+    if not text and not uploads:
         return BadFrame("Empty message: nothing was sent.")
     if len(text) > MAX_MESSAGE_CHARS:
         return BadFrame(f"Message too long: the limit is {MAX_MESSAGE_CHARS} characters.")
-    return ParsedText(text)
+    return ParsedText(text, uploads)
+
+
+def _uploads(value: object) -> tuple[str, ...] | BadFrame:
+    """`"attachments": ["<id>", ...]` (or `[{"id": "<id>"}, ...]`): what `POST /upload` gave."""
+    if value is None:
+        return ()
+    if not isinstance(value, list) or len(value) > MAX_FRAME_FILES:
+        return BadFrame(f"attachments must be a list of at most {MAX_FRAME_FILES} upload ids.")
+    ids = []
+    for item in value:
+        if isinstance(item, dict):
+            item = item.get("id")
+        if not isinstance(item, str) or not UPLOAD_ID.match(item):
+            return BadFrame("attachments must be the ids POST /upload answered with.")
+        ids.append(item)
+    return tuple(dict.fromkeys(ids))
 
 
 def nickname_problem(nickname: str, reserved: frozenset[str]) -> str | None:
@@ -114,9 +140,28 @@ def text_frame(
     return frame
 
 
+def file_frame(f: StoredAttachment) -> Frame:
+    """What a page needs to show one file: `url` serves it (`GET /files/{id}`)."""
+    frame: Frame = {"id": f.id, "name": f.name, "kind": f.kind, "type": f.media_type}
+    if f.kind in ("image", "text"):
+        frame["url"] = f"/files/{f.id}"
+    if f.width and f.height:
+        frame.update(width=f.width, height=f.height)
+    return frame
+
+
 def stored_frame(message: StoredMessage) -> Frame:
     bot = True if message.role == "assistant" else None  # lets pages render answers as Markdown
-    return text_frame(message.author_name, message.text, message.created_at, id=message.id, bot=bot)
+    # Only clients that know `attachments` look at it; the course client prints `message`.
+    files = [file_frame(f) for f in message.attachments] or None
+    return text_frame(
+        message.author_name,
+        message.text,
+        message.created_at,
+        id=message.id,
+        bot=bot,
+        attachments=files,
+    )
 
 
 def error_frame(message: str, ts: datetime, code: str = "bad_request") -> Frame:

@@ -42,6 +42,10 @@ class WebSettings:
     # CHATBOT_WS_MAX_CONNECTIONS: all WebSockets at once; None: from the descriptor limit.
     max_connections: int | None = None
     max_per_address: int = MAX_CONNECTIONS_PER_ADDRESS  # CHATBOT_WS_MAX_PER_ADDRESS
+    # CHATBOT_WEB_UPLOADS_PER_MINUTE, CHATBOT_WEB_UPLOAD_BURST: `POST /upload` per address
+    # (each image costs a decode); 0 turns the limit off.
+    uploads_per_minute: float = 60.0
+    upload_burst: int = 20
 
     def connection_cap(self) -> int:
         return self.max_connections or connection_cap(fd_limit())

@@ -39,6 +39,15 @@ def build_gemini_client(api_key: str, base_url: str | None, timeout: float) -> g
     return genai.Client(api_key=api_key, http_options=options)
 
 
+def gemini_parts(turn: ChatTurn) -> list[types.Part]:
+    """A turn's text, then its images as inline data parts."""
+    parts = [types.Part(text=turn.content)]
+    parts += [
+        types.Part(inline_data=types.Blob(mime_type=i.media_type, data=i.data)) for i in turn.images
+    ]
+    return parts
+
+
 def gemini_contents(
     turns: list[ChatTurn], rounds: list[ToolRound] | None = None
 ) -> list[types.Content]:
@@ -46,9 +55,9 @@ def gemini_contents(
     for turn in turns:
         role = "model" if turn.role == "assistant" else "user"
         if contents and contents[-1].role == role and contents[-1].parts:
-            contents[-1].parts.append(types.Part(text=turn.content))
+            contents[-1].parts.extend(gemini_parts(turn))
         else:
-            contents.append(types.Content(role=role, parts=[types.Part(text=turn.content)]))
+            contents.append(types.Content(role=role, parts=gemini_parts(turn)))
     for round_ in rounds or []:
         # The model's own parts as it sent them (thought signatures included), then the results.
         asked = [p for p in round_.raw if isinstance(p, types.Part)] or [

@@ -6,11 +6,12 @@ through OPENAI_BASE_URL. SDK retries are off: the core retries every provider th
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 import openai
 
-from bot.context import ModelRequest
+from bot.context import ChatTurn, ImagePart, ModelRequest
 from bot.errors import ErrorKind, ProviderError
 from bot.providers.base import DeltaSink, ModelReply
 from bot.providers.openai_errors import classify_openai_error
@@ -48,6 +49,19 @@ def sampling_params(request: ModelRequest) -> dict[str, Any]:
         "max_completion_tokens": s.max_output_tokens,
     }
     return {k: v for k, v in params.items() if v is not None}
+
+
+def data_url(image: ImagePart) -> str:
+    return f"data:{image.media_type};base64,{base64.b64encode(image.data).decode('ascii')}"
+
+
+def chat_message(turn: ChatTurn) -> dict[str, Any]:
+    """A turn as Chat Completions wants it: plain text, or text and `image_url` parts."""
+    if not turn.images:
+        return {"role": turn.role, "content": turn.content}
+    parts: list[dict[str, Any]] = [{"type": "text", "text": turn.content}]
+    parts += [{"type": "image_url", "image_url": {"url": data_url(i)}} for i in turn.images]
+    return {"role": turn.role, "content": parts}
 
 
 class OpenAIChatProvider:
@@ -124,7 +138,7 @@ def chat_messages(request: ModelRequest) -> list[dict[str, Any]]:
     messages: list[dict[str, Any]] = [
         {"role": request.settings.system_role, "content": request.system}
     ]
-    messages += [{"role": t.role, "content": t.content} for t in request.turns]
+    messages += [chat_message(t) for t in request.turns]
     for round_ in request.rounds:
         messages.append(
             {

@@ -16,6 +16,7 @@ import openai
 from bot.context import ChatTurn, ModelRequest
 from bot.errors import ErrorKind, ProviderError
 from bot.providers.base import DeltaSink, ModelReply
+from bot.providers.openai_chat import data_url
 from bot.providers.openai_errors import classify_openai_error
 from bot.providers.openai_events import json_events
 from bot.tools.base import Source, ToolCall, ToolRound
@@ -24,8 +25,17 @@ from bot.types import Usage
 log = logging.getLogger(__name__)
 
 
+def _item(turn: ChatTurn) -> dict[str, Any]:
+    """A turn as a Responses input item: plain text, or `input_text` and `input_image` parts."""
+    if not turn.images:
+        return {"role": turn.role, "content": turn.content}
+    parts: list[dict[str, Any]] = [{"type": "input_text", "text": turn.content}]
+    parts += [{"type": "input_image", "image_url": data_url(i)} for i in turn.images]
+    return {"role": turn.role, "content": parts}
+
+
 def _input(turns: list[ChatTurn]) -> list[dict[str, Any]]:
-    return [{"role": t.role, "content": t.content} for t in turns]
+    return [_item(t) for t in turns]
 
 
 def _outputs(round_: ToolRound) -> list[dict[str, Any]]:

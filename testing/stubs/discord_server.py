@@ -18,6 +18,8 @@ intents and shard), and receives READY, GUILD_CREATE and the dispatches tests pu
   `POST /webhooks/{app}/{token}`), a second acknowledgement refused (40060) as Discord does.
 - Command sync (`PUT /applications/{app}/commands`, `.../guilds/{guild}/commands`) and threads
   started from a message (`POST /channels/{c}/messages/{m}/threads`, then THREAD_CREATE).
+It is also the CDN: `serve(name, data)` puts a file at `/attachments/...` and returns the
+attachment object a message carries; `redirect_to` makes a path answer 302 elsewhere.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 DISCORD_EPOCH_MS = 1420070400000
+CDN_CHANNEL = "810000000000000001"
 MESSAGE_CONTENT = 1 << 15  # the privileged intent's bit
 EPHEMERAL = 1 << 6
 LOADING = 1 << 7
@@ -128,6 +131,10 @@ class DiscordServer:
     responses: dict[str, list[str]] = field(default_factory=dict)  # token: message ids
     threads_started: list[dict[str, Any]] = field(default_factory=list)
     dispatched: list[tuple[str, dict[str, Any], float]] = field(default_factory=list)
+    # The CDN: files by path, the paths fetched, and paths that redirect elsewhere.
+    files: dict[str, tuple[bytes, str]] = field(default_factory=dict)
+    file_requests: list[str] = field(default_factory=list)
+    redirects: dict[str, str] = field(default_factory=dict)
     url: str = ""
     _runner: web.AppRunner | None = None
     _sessions: dict[str, Session] = field(default_factory=dict)
@@ -166,6 +173,23 @@ class DiscordServer:
         of time and every call over the limit shows as a 429."""
         self._limits = (limit, window)
         self._limit_headers = headers
+
+    def serve(
+        self, name: str, data: bytes, content_type: str = "image/png", claimed: int | None = None
+    ) -> dict[str, Any]:
+        """Put a file on the CDN; the attachment object a MESSAGE_CREATE carries for it."""
+        attachment_id = snowflake()
+        path = f"/attachments/{CDN_CHANNEL}/{attachment_id}/{name}"
+        self.files[path] = (data, content_type)
+        url = self.url + path
+        return {
+            "id": attachment_id,
+            "filename": name,
+            "size": len(data) if claimed is None else claimed,
+            "url": url,
+            "proxy_url": url,
+            "content_type": content_type,
+        }
 
     def sent(self) -> list[Call]:
         return [c for c in self.calls if c.method == "POST" and c.path.endswith("/messages")]
@@ -230,6 +254,7 @@ class DiscordServer:
         app = web.Application()
         app.router.add_get("/gateway", self._gateway)
         app.router.add_route("*", "/api/v10/{tail:.*}", self._rest)
+        app.router.add_get("/attachments/{tail:.*}", self._cdn)
         self._runner = web.AppRunner(app, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -315,6 +340,18 @@ class DiscordServer:
                 await ws.send_str(frame)
         await self._send(session, "RESUMED", {})
         return session
+
+    # -- the CDN -----------------------------------------------------------------------------
+
+    async def _cdn(self, request: web.Request) -> web.StreamResponse:
+        self.file_requests.append(request.path)
+        if request.path in self.redirects:
+            raise web.HTTPFound(self.redirects[request.path])
+        found = self.files.get(request.path)
+        if found is None:
+            return web.Response(status=404, text="not found")
+        data, content_type = found
+        return web.Response(body=data, content_type=content_type)
 
     # -- REST --------------------------------------------------------------------------------
 

@@ -128,7 +128,8 @@ class ModelServer:
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def start(self) -> Self:
-        app = web.Application()
+        # Requests with images carry them as base64 data URLs: far past aiohttp's 1 MiB default.
+        app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_post("/v1/moderations", self._moderations)
         app.router.add_post("/v1/embeddings", self._embeddings)

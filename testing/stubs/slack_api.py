@@ -10,12 +10,16 @@ with that workspace's ids and scopes (`x-oauth-scopes`), and a revoked or unknow
 `invalid_auth`. Slash commands' `response_url`s are served at `/respond/<id>`, and what is
 posted there recorded. Tests script failures per method (`fail("chat.startStream", ...)`) and
 assert on `calls`. Socket Mode envelopes are pushed down a real WebSocket; acks are recorded.
+It is Slack's file host too: `serve(name, data)` puts a file at `/files-pri/...` (given only
+with the bot token, else a redirect to a sign-in page elsewhere, as Slack does) and returns the
+file object an event carries.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import itertools
 import json
 import time
 from collections import defaultdict, deque
@@ -33,7 +37,7 @@ CLIENT_SECRET = "client-secret-not-real"
 # What the app from slack/manifest.yaml is granted.
 SCOPES = (
     "app_mentions:read,assistant:write,channels:history,channels:read,chat:write,"
-    "chat:write.customize,commands,groups:history,groups:read,im:history,mpim:history,users:read"
+    "chat:write.customize,commands,files:read,groups:history,groups:read,im:history,mpim:history,users:read"
 )
 
 
@@ -45,6 +49,10 @@ class Workspace:
     bot_id: str = BOT_ID
     scopes: str = SCOPES
     installer: str = "U0ALICE"
+
+
+BOT_TOKEN = "xoxb-test-not-a-secret"
+_file_ids = itertools.count(1)
 
 
 @dataclass
@@ -96,11 +104,31 @@ class SlackAPI:
         self._connected = asyncio.Event()
         self._seq = 0
         self._runner: web.AppRunner | None = None
+        self.root = ""
+        self.files: dict[str, tuple[bytes, str]] = {}  # by path
+        self.file_requests: list[tuple[str, str | None]] = []  # (path, Authorization)
 
     # -- scripting and inspection --------------------------------------------------------
 
     def fail(self, method: str, error: str, status: int = 200, **headers: str) -> None:
         self.failures[method].append((error, status, headers))
+
+    def serve(self, name: str, data: bytes, mimetype: str = "image/png") -> dict[str, Any]:
+        """Put a file on the file host; the file object a `message` event's `files` carries."""
+        file_id = f"F0{next(_file_ids):06d}"
+        path = f"/files-pri/{TEAM}-{file_id}/{name}"
+        self.files[path] = (data, mimetype)
+        return {
+            "id": file_id,
+            "name": name,
+            "title": name,
+            "mimetype": mimetype,
+            "filetype": name.rsplit(".", 1)[-1],
+            "size": len(data),
+            "mode": "hosted",
+            "url_private": self.root + path,
+            "url_private_download": self.root + path.replace(f"/{name}", f"/download/{name}"),
+        }
 
     def of(self, method: str) -> list[Call]:
         return [c for c in self.calls if c.method == method]
@@ -150,11 +178,13 @@ class SlackAPI:
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_get("/link", self._socket)
         app.router.add_post("/respond/{name}", self._respond)
+        app.router.add_get("/files-pri/{tail:.*}", self._file)
         self._runner = web.AppRunner(app, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
         port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.root = f"http://127.0.0.1:{port}"
         self.url = f"http://127.0.0.1:{port}/api/"
         self.ws_url = f"ws://127.0.0.1:{port}/link"
         return self
@@ -195,6 +225,21 @@ class SlackAPI:
             if msg.type == WSMsgType.TEXT:
                 self.acks.append(json.loads(msg.data))
         return ws
+
+    # -- the file host -------------------------------------------------------------------
+
+    async def _file(self, request: web.Request) -> web.StreamResponse:
+        auth = request.headers.get("Authorization")
+        self.file_requests.append((request.path, auth))
+        if auth != f"Bearer {BOT_TOKEN}":
+            # Slack sends a browser without the token to its sign-in page, on another host.
+            raise web.HTTPFound("http://127.0.0.2:9/signin")
+        path = request.path.replace("/download/", "/")
+        found = self.files.get(path)
+        if found is None:
+            return web.Response(status=404, text="file_not_found")
+        data, mimetype = found
+        return web.Response(body=data, content_type=mimetype)
 
     # -- the Web API ---------------------------------------------------------------------
 
@@ -326,6 +371,9 @@ class SlackAPI:
             )
         return self._post(p, p.get("text", ""), streaming=False)
 
+    def _m_chat_postEphemeral(self, p: dict[str, Any]) -> dict[str, Any]:
+        return {"message_ts": self._ts()}  # seen by `user` only: not among `messages`
+
     def _m_chat_update(self, p: dict[str, Any]) -> dict[str, Any]:
         self.messages[p["ts"]].text = p["text"]
         return {"channel": p["channel"], "ts": p["ts"]}
@@ -354,9 +402,6 @@ class SlackAPI:
         name = self.names.get(user, user.lower())
         info = {"id": user, "name": name, "profile": {"display_name": name}}
         return {"user": {**info, **self.people.get(user, {})}}
-
-    def _m_chat_postEphemeral(self, p: dict[str, Any]) -> dict[str, Any]:
-        return {"message_ts": self._ts()}
 
     def _refuse(self, error: str) -> None:
         raise web.HTTPOk(

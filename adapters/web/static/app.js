@@ -17,6 +17,8 @@
   const sendForm = $("send");
   const text = $("text");
   const sendButton = $("send-button");
+  const fileInput = $("file");
+  const pendingBox = $("pending");
 
   let nickname = null;
   let ws = null;
@@ -35,6 +37,11 @@
   let joinCode = "";
   try { joinCode = localStorage.getItem("chatbot.code") || ""; } catch { /* private mode */ }
   const withCode = (url) => (joinCode ? `${url}&token=${encodeURIComponent(joinCode)}` : url);
+  // Files: ids are what POST /upload answered; anything else never becomes a URL.
+  const FILE_ID = /^[0-9a-f]{32}$/;
+  const MAX_FILES = 5;
+  const fileUrl = (id) =>
+    (joinCode ? `/files/${id}?token=${encodeURIComponent(joinCode)}` : `/files/${id}`);
 
   function askForCode(message) {
     codeInput.hidden = false;
@@ -121,9 +128,117 @@
     meta.append(nick, time);
     const body = document.createElement("div");
     fill(body, f.message ?? "", bot && !f.error);
-    li.append(meta, body);
+    const files = filesOf(f.attachments);
+    if (files) li.append(meta, ...(f.message ? [body] : []), files);
+    else li.append(meta, body);
     return li;
   }
+
+  // -- files ----------------------------------------------------------------------------------
+  // Images show as thumbnails from our own server (img-src 'self'); text files as a link that
+  // downloads them. Built with DOM calls only: a name is text, never HTML.
+  function fileView(file) {
+    if (!file || typeof file !== "object" || !FILE_ID.test(String(file.id))) return null;
+    const name = String(file.name || "file");
+    if (file.kind === "image") {
+      const a = document.createElement("a");
+      a.href = fileUrl(file.id);
+      a.target = "_blank";
+      a.rel = "noopener noreferrer";
+      a.className = "thumb-link";
+      const img = document.createElement("img");
+      img.className = "thumb";
+      img.src = fileUrl(file.id);
+      img.alt = name;
+      img.title = name;
+      img.decoding = "async";
+      if (file.width > 0 && file.height > 0) { img.width = file.width; img.height = file.height; }
+      a.append(img);
+      return a;
+    }
+    const chip = document.createElement(file.kind === "text" ? "a" : "span");
+    chip.className = "file-chip";
+    chip.textContent = `${file.kind === "text" ? "📄" : "📎"} ${name}`;
+    if (file.kind === "text") { chip.href = fileUrl(file.id); chip.download = name; }
+    return chip;
+  }
+
+  function filesOf(list) {
+    if (!Array.isArray(list) || list.length === 0) return null;
+    const box = document.createElement("div");
+    box.className = "files";
+    for (const file of list) {
+      const view = fileView(file);
+      if (view) box.append(view);
+    }
+    return box.childElementCount ? box : null;
+  }
+
+  let pendingFiles = []; // uploaded, waiting to be sent: {id, name, kind, ...}
+  let uploading = 0;
+
+  function showPending() {
+    pendingBox.replaceChildren();
+    pendingBox.hidden = pendingFiles.length === 0 && uploading === 0;
+    for (const file of pendingFiles) {
+      const item = document.createElement("span");
+      item.className = "pending-file";
+      const view = fileView(file);
+      if (view) item.append(view);
+      const remove = document.createElement("button");
+      remove.type = "button";
+      remove.className = "remove";
+      remove.textContent = "✕";
+      remove.title = `Remove ${file.name}`;
+      remove.setAttribute("aria-label", `Remove ${file.name}`);
+      remove.addEventListener("click", () => {
+        pendingFiles = pendingFiles.filter((p) => p !== file);
+        showPending();
+      });
+      item.append(remove);
+      pendingBox.append(item);
+    }
+    if (uploading) {
+      const wait = document.createElement("span");
+      wait.className = "uploading";
+      wait.textContent = "Uploading…";
+      pendingBox.append(wait);
+    }
+  }
+
+  async function upload(file) {
+    if (!nickname) return;
+    if (pendingFiles.length + uploading >= MAX_FILES) {
+      note(`At most ${MAX_FILES} files per message: ${file.name} was not added.`, true);
+      return;
+    }
+    uploading += 1;
+    showPending();
+    try {
+      const url = `/upload?room=${encodeURIComponent(ROOM)}&nickname=${encodeURIComponent(nickname)}` +
+        `&name=${encodeURIComponent(file.name || "pasted image")}`;
+      const res = await fetch(withCode(url), {
+        method: "POST",
+        body: file,
+        headers: { "Content-Type": file.type || "application/octet-stream" },
+      });
+      let answer = null;
+      try { answer = await res.json(); } catch { /* not JSON */ }
+      if (!res.ok || !answer || !FILE_ID.test(String(answer.id))) {
+        note((answer && answer.detail) || `${file.name} could not be uploaded (${res.status}).`, true);
+      } else {
+        pendingFiles.push(answer);
+      }
+    } catch {
+      note(`${file.name} could not be uploaded.`, true);
+    } finally {
+      uploading -= 1;
+      showPending();
+      settle(true);
+    }
+  }
+
+  const uploadAll = (files) => { for (const file of files) upload(file); };
 
   function note(message, error = false) {
     log.append(makeLine({ type: "error", nickname: "system", message, error: error ? "client" : undefined,
@@ -334,12 +449,36 @@
 
   function send() {
     const message = text.value.trim();
-    if (!message) return; // empty: nothing to send
+    if (!message && pendingFiles.length === 0) return; // empty: nothing to send
+    if (uploading) return; // wait for the upload: it goes with this message
     if (!ws || ws.readyState !== WebSocket.OPEN || catchingUp) return; // kept in the box
-    ws.send(JSON.stringify({ type: "text", message }));
+    const frame = { type: "text", message };
+    if (pendingFiles.length) frame.attachments = pendingFiles.map((f) => f.id);
+    ws.send(JSON.stringify(frame));
     text.value = "";
+    pendingFiles = [];
+    showPending();
     autosize();
   }
+
+  fileInput.addEventListener("change", () => {
+    uploadAll([...fileInput.files]);
+    fileInput.value = "";
+  });
+  text.addEventListener("paste", (e) => {
+    const files = [...(e.clipboardData?.files || [])];
+    if (!files.length) return; // plain text: pasted as usual
+    e.preventDefault();
+    uploadAll(files);
+  });
+  document.addEventListener("dragover", (e) => {
+    if (!sendForm.hidden && e.dataTransfer?.types.includes("Files")) e.preventDefault();
+  });
+  document.addEventListener("drop", (e) => {
+    if (sendForm.hidden || !e.dataTransfer?.files.length) return;
+    e.preventDefault();
+    uploadAll([...e.dataTransfer.files]);
+  });
 
   sendForm.addEventListener("submit", (e) => { e.preventDefault(); send(); text.focus(); });
   text.addEventListener("input", autosize);

@@ -223,7 +223,12 @@ async def test_attachment_and_embed_only_messages(
         "proxy_url": "https://cdn.example/cat.png",
     }
     await world.post(message_payload(f"<@{BOT_ID}>", mentions=[BOT_USER], attachments=[attachment]))
-    assert model.chat_requests()[0]["messages"][-1]["content"].endswith("[attachment: cat.png]")
+    # A host that is not Discord's (here: not the stub's) is never fetched; the sender is told.
+    asked = model.chat_requests()[0]["messages"][-1]["content"]
+    assert asked.startswith("Minseo: @chatbot\n[attachment: cat.png (not read: ")
+    assert world.server.visible(CHANNEL_ID)[0] == (
+        "⚠️ cat.png is not on a file host I may download from."
+    )
     await world.post(message_payload("", author=OTHER_BOT, embeds=[{"title": "Build passed"}]))
     texts = [m.text for m in await world.memory(key())]
     assert texts[-1] == "[embed: Build passed]"
