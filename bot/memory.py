@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
+from bot.tools.base import ToolResult
 from bot.types import (
     ChannelKey,
     ChannelState,
@@ -177,3 +178,17 @@ class Memory(Protocol):
     ) -> None: ...
 
     async def stats(self, channel: ChannelKey) -> MemoryStats: ...
+
+    # -- tools -----------------------------------------------------------------------------
+
+    async def save_tool_calls(
+        self, channel: ChannelKey, message_id: int | None, results: Sequence[ToolResult]
+    ) -> None:
+        """Keep what a turn's tools did (name, arguments, result size, time, error)."""
+        ...
+
+    async def tool_usage(
+        self, channel: ChannelKey, since: datetime | None = None
+    ) -> dict[str, int]:
+        """Tool calls in the channel (since `since`), by tool name."""
+        ...

@@ -28,6 +28,14 @@ class Persona:
     username: str = ""
     icon_emoji: str = ""
     icon_url: str = ""
+    # Tools it may call (bot/tools): built-in names and `mcp:<server>` (or `mcp:<server>.<tool>`).
+    # None: the default, the built-ins for the bot's own tag and none for other tags.
+    tools: tuple[str, ...] | None = None
+    # Who may make it use them on Discord and Slack (the shape of reset_roles / reset_users):
+    # empty both, anyone.
+    tool_roles: tuple[str, ...] = ()
+    tool_users: tuple[str, ...] = ()
+    web_search: bool = False  # the provider's own hosted web search (Responses, Gemini)
 
 
 def default_persona(settings: BotSettings) -> Persona:

@@ -97,3 +97,7 @@ class BotSettings:
     source_turn_burst: int = 30
     memory: MemorySettings = field(default_factory=MemorySettings)
     files: FileLimits = field(default_factory=FileLimits)
+    # Model rounds that may ask for tools before the answer (the last round may not), and how
+    # long one tool may take.
+    max_tool_rounds: int = 3
+    tool_timeout: float = 20.0

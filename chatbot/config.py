@@ -124,7 +124,12 @@ class AppSettings:
             tuple(h.strip() for h in hosts.split(",") if h.strip()) if hosts else DEFAULT_FILE_HOSTS
         )
         return cls(
-            bot=replace(bot, memory=memory_settings(read, tags)),
+            bot=replace(
+                bot,
+                memory=memory_settings(read, tags),
+                max_tool_rounds=tags.max_tool_rounds,
+                tool_timeout=tags.tool_timeout,
+            ),
             database_url=database_url,
             openai_api_key=read.text("OPENAI_API_KEY"),
             openai_base_url=read.text("OPENAI_BASE_URL"),

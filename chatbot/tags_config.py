@@ -19,6 +19,8 @@ from typing import Any
 from bot.channel_rules import ChannelOverride, ChatRules, CommandPolicy
 from bot.personas import Persona
 from bot.settings import BotSettings
+from bot.tools.builtin import BUILTIN_NAMES
+from bot.tools.mcp import MCPServerSettings
 from chatbot.model_keys import MODEL_KEYS
 
 log = logging.getLogger(__name__)
@@ -52,6 +54,10 @@ class TagSpec:
     username: str = ""  # Slack: the name and icon a persona posts under (chat:write.customize)
     icon_emoji: str = ""
     icon_url: str = ""
+    tools: list[str] | None = None  # None: the default (built-ins for the bot's own tag)
+    tool_roles: list[str] = field(default_factory=list)
+    tool_users: list[str] = field(default_factory=list)
+    web_search: bool = False
     # The ModelSettings keys this tag sets (chatbot/model_keys.py): `model`, `temperature` ...
     model: dict[str, Any] = field(default_factory=dict)
 
@@ -67,6 +73,9 @@ class FileConfig:
     channels: dict[str, ChannelOverride] = field(default_factory=dict)
     commands: CommandPolicy = field(default_factory=CommandPolicy)
     memory: dict[str, Any] = field(default_factory=dict)  # `[memory]`, checked
+    mcp: dict[str, MCPServerSettings] = field(default_factory=dict)  # `[mcp.<name>]`
+    max_tool_rounds: int = 3
+    tool_timeout: float = 20.0
     moderation: bool = False
     source: str = "(built-in defaults)"
 
@@ -91,6 +100,10 @@ _TAG_OWN_KEYS: dict[str, tuple[tuple[type, ...], str]] = {
     "username": _STR,
     "icon_emoji": _STR,
     "icon_url": _STR,
+    "tools": _STRS,
+    "tool_roles": _STRS,
+    "tool_users": _STRS,
+    "web_search": _BOOL,
 }
 _TAG_KEYS = {**_TAG_OWN_KEYS, **{k.name: _BY_KIND[k.kind] for k in MODEL_KEYS.values()}}
 _COMMAND_KEYS = {
@@ -114,7 +127,23 @@ _MEMORY_KEYS = {
     "recent_share": _NUM,
 }
 SCOPES = ("shared", "member")
-_TOP_KEYS = ("moderation", "commands", "channels", "tags", "memory")
+_MCP_KEYS = {
+    "command": _STR,
+    "args": _STRS,
+    "env": ((dict,), "a table of strings"),
+    "url": _STR,
+    "web": _BOOL,
+}
+_TOP_KEYS = (
+    "moderation",
+    "commands",
+    "channels",
+    "tags",
+    "memory",
+    "mcp",
+    "max_tool_rounds",
+    "tool_timeout",
+)
 
 
 # -- reading ------------------------------------------------------------------------------------
@@ -216,6 +245,27 @@ def _read(source: _Source, data: dict[str, Any]) -> dict[str, Any]:
             raise source.error(("memory",), key, "must be at least 1")
     if "recent_share" in memory and not 0.1 <= memory["recent_share"] <= 1:
         raise source.error(("memory",), "recent_share", "must be between 0.1 and 1")
+    for key, kind in (("max_tool_rounds", int), ("tool_timeout", (int, float))):
+        if key in data and (isinstance(data[key], bool) or not isinstance(data[key], kind)):
+            raise source.error((), key, f"expected a number, got {data[key]!r}")
+    if "max_tool_rounds" in data and not 0 <= data["max_tool_rounds"] <= 20:
+        raise source.error((), "max_tool_rounds", "must be between 0 (no tools) and 20")
+    if "tool_timeout" in data and not 1 <= data["tool_timeout"] <= 600:
+        raise source.error((), "tool_timeout", "must be between 1 and 600 seconds")
+    servers = data.get("mcp", {})
+    if not isinstance(servers, dict):
+        raise source.error((), "mcp", "expected a table of MCP servers")
+    for name, table in servers.items():
+        if not _TAG_NAME.match(name):
+            raise source.error(
+                ("mcp", name), None, "a server name is lower case letters, digits, - and _"
+            )
+        _check(source, ("mcp", name), table, _MCP_KEYS)
+        if ("command" in table) == ("url" in table):
+            raise source.error(("mcp", name), None, "give either `command` (stdio) or `url` (HTTP)")
+        env = table.get("env", {})
+        if not all(isinstance(v, str) for v in env.values()):
+            raise source.error(("mcp", name), "env", "expected a table of strings")
     channels = data.get("channels", {})
     if not isinstance(channels, dict):
         raise source.error((), "channels", "expected a table of channels")
@@ -287,6 +337,10 @@ def _typed(data: dict[str, Any], source_name: str, user: _Source | None, name: s
             continue
         if spec.system_prompt is None and tag != name:
             raise _error_in(user, ("tags", tag), None, "a new tag needs a system_prompt")
+        for tool in spec.tools or ():
+            problem = _tool_problem(tool, data.get("mcp", {}))
+            if problem:
+                raise _error_in(user, ("tags", tag), "tools", problem)
         tags[tag] = spec
     if name not in tags:
         tags[name] = TagSpec(name=name, description="the general assistant")
@@ -320,8 +374,35 @@ def _typed(data: dict[str, Any], source_name: str, user: _Source | None, name: s
         commands=commands,
         moderation=bool(data.get("moderation", False)),
         memory=dict(data.get("memory", {})),
+        mcp={
+            name: MCPServerSettings(
+                name=name,
+                command=t.get("command"),
+                args=tuple(t.get("args", ())),
+                env=dict(t.get("env", {})),
+                url=t.get("url"),
+                web=bool(t.get("web", False)),
+            )
+            for name, t in data.get("mcp", {}).items()
+        },
+        max_tool_rounds=int(data.get("max_tool_rounds", 3)),
+        tool_timeout=float(data.get("tool_timeout", 20.0)),
         source=source_name,
     )
+
+
+def _tool_problem(tool: str, servers: dict[str, Any]) -> str | None:
+    """Why a tag's `tools` entry names nothing, or None: a built-in, `mcp:<server>` or
+    `mcp:<server>.<tool>` of a server under `[mcp]`."""
+    if tool.startswith("mcp:"):
+        server = tool[4:].partition(".")[0]
+        if server in servers:
+            return None
+        known = ", ".join(sorted(servers)) or "none"
+        return f"{tool!r}: no [mcp.{server}] server is configured (configured: {known})"
+    if tool in BUILTIN_NAMES:
+        return None
+    return f"{tool!r} is not a tool: use {', '.join(BUILTIN_NAMES)} or mcp:<server>"
 
 
 def _error_in(
@@ -374,6 +455,10 @@ def build_personas(config: FileConfig, bot: BotSettings) -> dict[str, Persona]:
             username=spec.username.strip(),
             icon_emoji=spec.icon_emoji,
             icon_url=spec.icon_url,
+            tools=tuple(spec.tools) if spec.tools is not None else None,
+            tool_roles=tuple(spec.tool_roles),
+            tool_users=tuple(spec.tool_users),
+            web_search=spec.web_search,
         )
     return personas
 

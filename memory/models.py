@@ -146,3 +146,23 @@ class AttachmentRow(SQLModel, table=True):
     on_disk: bool = Field(
         default=False, sa_column=Column(Boolean, nullable=False, server_default=false())
     )
+
+
+class ToolCallRow(SQLModel, table=True):
+    """A tool the model called while writing an answer (bot/tools): for usage and metrics."""
+
+    __tablename__ = "tool_calls"
+    __table_args__ = (Index("ix_tool_calls_channel_id", "channel", "id"),)
+
+    id: int | None = Field(
+        default=None,
+        sa_column=Column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    )
+    message_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    channel: str = Field(max_length=255)
+    name: str = Field(max_length=64)
+    arguments: str = Field(sa_column=Column(Text, nullable=False))  # as sent, cut at 2,000
+    result_chars: int = Field(default=0)
+    seconds: float = Field(default=0.0)
+    error: str | None = Field(default=None, max_length=32)
+    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))

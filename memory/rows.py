@@ -9,13 +9,21 @@ from typing import Any
 from sqlalchemy import Table
 
 from bot.types import StoredMessage, Usage
-from memory.models import AttachmentRow, ChannelRow, EmbeddingRow, MessageRow, SummaryRow
+from memory.models import (
+    AttachmentRow,
+    ChannelRow,
+    EmbeddingRow,
+    MessageRow,
+    SummaryRow,
+    ToolCallRow,
+)
 
 MESSAGES: Table = MessageRow.__table__  # type: ignore[attr-defined]
 CHANNELS: Table = ChannelRow.__table__  # type: ignore[attr-defined]
 SUMMARIES: Table = SummaryRow.__table__  # type: ignore[attr-defined]
 EMBEDDINGS: Table = EmbeddingRow.__table__  # type: ignore[attr-defined]
 ATTACHMENTS: Table = AttachmentRow.__table__  # type: ignore[attr-defined]
+TOOL_CALLS: Table = ToolCallRow.__table__  # type: ignore[attr-defined]
 
 
 def utc(value: datetime) -> datetime:

@@ -15,6 +15,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from bot.memory import MemoryUnavailable
+from bot.tools.base import ToolResult
 from bot.types import (
     ChannelKey,
     ChannelState,
@@ -29,7 +30,7 @@ from bot.types import (
 from memory import long_memory, search_index
 from memory.database import AsyncConnections, Database, Op, SQLiteThreads, sqlite_pragmas
 from memory.files import INLINE_MAX, FileFolder, default_files_dir
-from memory.rows import ATTACHMENTS, CHANNELS, MESSAGES
+from memory.rows import ATTACHMENTS, CHANNELS, MESSAGES, TOOL_CALLS
 from memory.rows import to_stored as _to_stored
 from memory.rows import utc as _utc
 
@@ -328,6 +329,40 @@ class SQLStore:
         gone, on_disk = await self._write(lambda conn: _delete_messages(conn, where))
         await self._remove_from_disk(on_disk)
         return gone
+
+    # -- tools ------------------------------------------------------------------------------
+
+    async def save_tool_calls(
+        self, channel: ChannelKey, message_id: int | None, results: Sequence[ToolResult]
+    ) -> None:
+        if not results:
+            return
+        now = datetime.now(UTC)
+        rows = [
+            {
+                "message_id": message_id,
+                "channel": channel,
+                "name": r.call.name[:64],
+                "arguments": r.call.arguments[:2000],
+                "result_chars": len(r.output),
+                "seconds": r.seconds,
+                "error": r.error,
+                "created_at": now,
+            }
+            for r in results
+        ]
+        await self._write(lambda conn: conn.execute(insert(TOOL_CALLS), rows))
+
+    async def tool_usage(
+        self, channel: ChannelKey, since: datetime | None = None
+    ) -> dict[str, int]:
+        t = TOOL_CALLS.c
+        query = select(t.name, func.count()).where(t.channel == channel)
+        if since is not None:
+            query = query.where(t.created_at >= since.astimezone(UTC))
+        query = query.group_by(t.name)
+        rows = await self._read(lambda conn: conn.execute(query).all())
+        return {str(name): int(n) for name, n in rows}
 
     # -- long memory (derived data beside the transcript: memory/long_memory.py) --------------
 

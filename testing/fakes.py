@@ -22,6 +22,7 @@ from bot.delivery import ReplyMeta, StreamEnded
 from bot.errors import ProviderError
 from bot.memory import MemoryUnavailable
 from bot.providers.base import DeltaSink, ModelReply
+from bot.tools.base import ToolResult
 from bot.types import (
     ChannelKey,
     ChannelState,
@@ -45,6 +46,7 @@ class InMemoryStore:
         self.messages: list[StoredMessage] = []
         self.states: dict[ChannelKey, ChannelState] = {}
         self.summaries: list[Summary] = []
+        self.tool_calls: list[tuple[ChannelKey, int | None, ToolResult]] = []
         self.down = False
         self._ids = itertools.count(1)
         self._seen: set[tuple[str, str]] = set()
@@ -298,6 +300,21 @@ class InMemoryStore:
     async def file_data(self, attachment_id: str) -> bytes | None:
         self._check()
         return self.blobs.get(attachment_id)
+
+    async def save_tool_calls(
+        self, channel: ChannelKey, message_id: int | None, results: Sequence[ToolResult]
+    ) -> None:
+        self._check()
+        self.tool_calls += [(channel, message_id, r) for r in results]
+
+    async def tool_usage(
+        self, channel: ChannelKey, since: datetime | None = None
+    ) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for c, _, r in self.tool_calls:
+            if c == channel:
+                counts[r.call.name] = counts.get(r.call.name, 0) + 1
+        return counts
 
     async def usage(self, channel: ChannelKey, since: datetime | None = None) -> list[UsageTotal]:
         self._check()
