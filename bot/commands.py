@@ -78,7 +78,23 @@ def start_of_today(now: datetime | None = None) -> datetime:
 async def usage(memory: Memory, channel: str, now: datetime | None = None) -> str:
     today = await memory.usage(channel, since=start_of_today(now))
     total = await memory.usage(channel)
-    return f"Tokens in this channel today (UTC): {_figures(today)}\nIn total: {_figures(total)}"
+    lines = [
+        f"Tokens in this channel today (UTC): {_figures(today)}",
+        f"In total: {_figures(total)}",
+    ]
+    tools_today = await memory.tool_usage(channel, since=start_of_today(now))
+    tools_total = await memory.tool_usage(channel)
+    if tools_total:
+        lines.append(f"Tool calls today: {_tool_figures(tools_today)}")
+        lines.append(f"Tool calls in total: {_tool_figures(tools_total)}")
+    return "\n".join(lines)
+
+
+def _tool_figures(counts: dict[str, int]) -> str:
+    if not counts:
+        return "none"
+    by_count = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    return f"{sum(counts.values()):,} (" + ", ".join(f"{n} {c:,}" for n, c in by_count) + ")"
 
 
 async def forget_me(

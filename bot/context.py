@@ -45,6 +45,8 @@ class ModelRequest:
     tools: list[ToolSpec] = field(default_factory=list)
     rounds: list[ToolRound] = field(default_factory=list)
     web_search: bool = False  # the provider's own hosted web search, where it has one
+    # "none": the tools stay declared (the rounds refer to them) but the model must answer now.
+    tool_choice: str = "auto"
 
 
 def render_turn(message: StoredMessage, persona: str, tags: TagParser | None = None) -> ChatTurn:

@@ -10,7 +10,9 @@ Every part sent respects the target's length limit (bot/splitting.py); what does
 first message follows as further messages. A target that can `notice` tells one person
 something (a refused message) without telling the room. A `paced` target says when a streaming
 update would go over the platform's rate limit (shared by every answer in a Discord channel):
-that update is skipped, never the final text.
+that update is skipped, never the final text. While tools run (bot/tools/loop.py) a stream that
+can shows it its own way (Slack's task cards, the web chat's tool frames); an edited reply shows
+a small status line under its text.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from typing import Any, Protocol, cast, runtime_checkable
 from bot.errors import ErrorKind
 from bot.splitting import split_message
 from bot.text import StreamRepair, repair
+from bot.tools.base import ToolStatus
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +82,22 @@ class NativeStream(Protocol):
 
         Raises StreamEnded when the platform no longer knows the stream.
         """
+        ...
+
+
+@runtime_checkable
+class StatusStream(Protocol):
+    async def tool_status(self, status: ToolStatus) -> None:
+        """Show that tools run (or are done) in the stream: Slack's task cards, the web chat's
+        tool frames. Raises StreamEnded when the platform will not take it."""
+        ...
+
+
+@runtime_checkable
+class StatusLineTarget(Protocol):
+    def status_line(self, label: str) -> str:
+        """The small line an edited reply shows under its text while a tool runs
+        (Discord's `-# …` subtext)."""
         ...
 
 
@@ -232,6 +251,41 @@ class Delivery:
             return  # the platform's budget is spent: skip this one, try again on the next delta
         self._last_edit = now
         await self._show(preview, self.meta)
+        self.streamed = True
+
+    async def tool_status(self, status: ToolStatus) -> None:
+        """Tools are running (or done): in the stream where it can show them, else as a status
+        line in the edited reply, else not at all (the typing indicator goes on)."""
+        if self._broken or self.finished:
+            return
+        try:
+            if self._native:
+                if self._stream is None:
+                    target = cast(NativeStreamTarget, self.target)
+                    self._stream = await target.open_stream(self.meta)
+                if isinstance(self._stream, StatusStream):
+                    try:
+                        await self._stream.tool_status(status)
+                        return
+                    except StreamEnded as ended:
+                        self._take_over(ended)
+                else:
+                    return
+            if self.can.editable and not status.done:
+                await self._show_status(status.label)
+        except Exception:
+            log.exception("showing a tool status failed; the answer goes on")
+
+    async def _show_status(self, label: str) -> None:
+        if self.can.paced and not cast(PacedTarget, self.target).may_update():
+            return
+        if isinstance(self.target, StatusLineTarget):
+            line = self.target.status_line(label)
+        else:
+            line = f"_{label}_"
+        text = f"{self.text.rstrip()}\n{line}" if self.text.strip() else line
+        self._last_edit = self.clock()
+        await self._show(self._parts(text)[0], self.meta)
         self.streamed = True
 
     async def _show(self, text: str, meta: ReplyMeta) -> None:

@@ -182,9 +182,15 @@ class Memory(Protocol):
     # -- tools -----------------------------------------------------------------------------
 
     async def save_tool_calls(
-        self, channel: ChannelKey, message_id: int | None, results: Sequence[ToolResult]
+        self,
+        channel: ChannelKey,
+        message_id: int | None,
+        asker_id: str,
+        results: Sequence[ToolResult],
     ) -> None:
-        """Keep what a turn's tools did (name, arguments, result size, time, error)."""
+        """Keep what a turn's tools did (name, arguments, result size, time, error), with the
+        answer (`message_id`; None when the turn failed) and whose question it was (`forget
+        me` removes them)."""
         ...
 
     async def tool_usage(

@@ -25,6 +25,8 @@ class Metrics(Protocol):
 
     def turn_failed(self, platform: str, kind: str) -> None: ...
 
+    def tool_call(self, tool: str, seconds: float, error: str | None) -> None: ...
+
 
 class NoMetrics:
     def message_received(self, platform: str) -> None:
@@ -39,6 +41,9 @@ class NoMetrics:
         return None
 
     def turn_failed(self, platform: str, kind: str) -> None:
+        return None
+
+    def tool_call(self, tool: str, seconds: float, error: str | None) -> None:
         return None
 
 

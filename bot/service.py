@@ -42,13 +42,16 @@ from bot.metrics import NO_METRICS, Metrics, TimedProvider
 from bot.moderation import REFUSAL, Moderator
 from bot.personas import Persona
 from bot.pictures import NO_VISION_LINE, Pictures
-from bot.providers.base import Embedder, ModelReply, Provider
+from bot.providers.base import DeltaSink, Embedder, ModelReply, Provider
 from bot.retry import Sleep, call_with_retries
 from bot.routing import route
 from bot.settings import BotSettings
 from bot.tag_behaviour import Prepared, needs_usage_hint, prepare
 from bot.text import repair
 from bot.tokens import context_window, counter_for
+from bot.tools.base import Source, Tool, ToolContext, ToolRound
+from bot.tools.loop import ToolLog, tool_loop
+from bot.tools.toolbox import ToolBox, label_of
 from bot.types import (
     ChannelState,
     IncomingMessage,
@@ -92,6 +95,7 @@ class ChatService:
         moderator: Moderator | None = None,
         metrics: Metrics = NO_METRICS,
         embedder: Embedder | None = None,
+        tools: ToolBox | None = None,
     ):
         self.memory = memory
         # Providers by name ("openai", "openai-responses", "gemini"): a persona picks one.
@@ -121,6 +125,7 @@ class ChatService:
         self.summarizer = Summarizer(memory, provider_for, settings.memory)
         self.embedder = embedder
         self.embeddings = EmbeddingWorker(memory, embedder) if embedder is not None else None
+        self.tools = tools  # None: no tools at all (bot/tools/toolbox.py picks a turn's)
 
     # -- what adapters may ask -------------------------------------------------------------
 
@@ -476,19 +481,23 @@ class ChatService:
             await delivery.fail(USER_LINES[ErrorKind.THROTTLED], ErrorKind.THROTTLED)
             return
         prepared = self._prepare(persona, addressed, asked)
+        tools = self.tools.for_turn(persona, message) if self.tools is not None else {}
+        used = ToolLog()
         async with self._lock(asked.channel):
             try:
                 async with typing_of(delivery.target, persona.name):
                     reply, context = await self._call_model(
-                        asked, persona, delivery, prepared, addressed.text, viewed
+                        asked, persona, delivery, prepared, addressed.text, viewed, tools, used
                     )
             except ProviderError as err:
                 self._log_provider_error(err)
                 self.metrics.turn_failed(asked.platform, err.kind.value)
+                await self._save_tool_calls(asked, None, used)
                 await delivery.fail(err.user_line, err.kind)
                 return
-            reply = replace(reply, text=repair(reply.text))
+            reply = replace(reply, text=repair(with_sources(reply.text, reply.sources)))
             stored = await self._store_reply(asked, persona, reply, context)
+            await self._save_tool_calls(asked, stored.id if stored else None, used)
             if reply.response_id and stored is not None and persona.behaviour == "chat":
                 # The chain now holds everything up to the question (see bot/chain.py).
                 await self._save_chain(asked.channel, reply.response_id, asked.id)
@@ -626,11 +635,17 @@ class ChatService:
         prepared: Prepared | None = None,
         question: str = "",
         viewed: Viewed | None = None,
+        tools: Mapping[str, Tool] | None = None,
+        tool_log: ToolLog | None = None,
     ) -> tuple[ModelReply, str | None]:
         """The model's reply, and what it was given (tokens per part, as JSON).
 
         `viewed`: another conversation the person asks about (Slack's agent view), read
-        instead of this one's history: no chain, no long memory of this conversation."""
+        instead of this one's history: no chain, no long memory of this conversation.
+        `tools`: what the model may call this turn; the rounds run in bot/tools/loop.py and
+        every call lands in `tool_log`."""
+        tools = tools or {}
+        tool_log = tool_log if tool_log is not None else ToolLog()
         if prepared is None:
             prepared = Prepared(persona.system_prompt, persona.max_history_turns)
         # Long memory is for conversation: @summary and @translate build their own context.
@@ -716,7 +731,11 @@ class ChatService:
                 NO_VISION_LINE, ErrorKind.NO_VISION
             )
 
-        async def attempt(shrink: bool) -> ModelReply:
+        specs = [tool.spec for tool in tools.values()]
+
+        async def attempt(
+            shrink: bool, rounds: list[ToolRound], final: bool, sink: DeltaSink
+        ) -> ModelReply:
             # Too long for the server after all: send the newer half of what we sent, and
             # no summary or recalled messages.
             turns = recent_turns
@@ -738,6 +757,10 @@ class ChatService:
                 system=prepared.system_prompt if shrink else system,
                 turns=turns,
                 settings=persona.model,
+                tools=specs,
+                rounds=rounds,
+                web_search=persona.web_search,
+                tool_choice="none" if final and specs else "auto",
             )
             if chain is not None and not shrink:  # a shrunk retry starts a new, smaller chain
                 request = replace(
@@ -749,13 +772,39 @@ class ChatService:
             # trickles bytes forever still ends.
             async with asyncio.timeout(persona.model.timeout * 3):
                 try:
-                    return await provider.complete(request, delivery.on_delta)
+                    return await provider.complete(request, sink)
                 except TimeoutError as exc:
                     raise ProviderError(ErrorKind.TIMEOUT, "overall bound") from exc
 
+        async def ask(rounds: list[ToolRound], final: bool, sink: DeltaSink) -> ModelReply:
+            # One round, with the retry policy of its own: a round is retried unless its own
+            # text already reached the chat (an earlier round's text is not sent again).
+            spoke = False
+
+            async def round_sink(delta: str) -> None:
+                nonlocal spoke
+                spoke = True
+                await sink(delta)
+
+            return await call_with_retries(
+                functools.partial(attempt, rounds=rounds, final=final, sink=round_sink),
+                self.settings.retry,
+                streamed=lambda: spoke,
+                sleep=self.sleep,
+            )
+
+        context = ToolContext(asked.channel, asked.author_id, scope)
         try:
-            reply = await call_with_retries(
-                attempt, self.settings.retry, streamed=lambda: delivery.streamed, sleep=self.sleep
+            reply = await tool_loop(
+                ask,
+                tools,
+                context,
+                max_rounds=self.settings.max_tool_rounds,
+                timeout=self.settings.tool_timeout,
+                on_delta=delivery.on_delta,
+                on_status=delivery.tool_status,
+                label_of=label_of,
+                log=tool_log,
             )
         except TimeoutError as exc:
             raise ProviderError(ErrorKind.TIMEOUT, "overall bound") from exc
@@ -784,6 +833,20 @@ class ChatService:
             # The answer still reaches the chat; only its copy in memory is missing.
             log.error("could not store the answer in %s", asked.channel)
             return None
+
+    async def _save_tool_calls(
+        self, asked: StoredMessage, message_id: int | None, used: ToolLog
+    ) -> None:
+        if not used.results:
+            return
+        for result in used.results:
+            self.metrics.tool_call(result.call.name, result.seconds, result.error)
+        try:
+            await self.memory.save_tool_calls(
+                asked.channel, message_id, asked.author_id, used.results
+            )
+        except MemoryUnavailable:
+            log.error("could not store the tool calls of a turn in %s", asked.channel)
 
     async def _save_chain(self, channel: str, response_id: str, message_id: int) -> None:
         try:
@@ -819,6 +882,18 @@ class ChatService:
         await self.summarizer.stop()
         if self.embeddings is not None:
             await self.embeddings.stop()
+
+
+def with_sources(text: str, sources: Sequence[Source]) -> str:
+    """The answer, with the pages a hosted web search used listed under it as links."""
+    if not sources:
+        return text
+    lines = []
+    for source in sources:
+        title = (source.title or source.url).replace("[", "(").replace("]", ")")
+        url = source.url.replace("(", "%28").replace(")", "%29").replace(" ", "%20")
+        lines.append(f"- [{title}]({url})")
+    return f"{text}\n\nSources:\n" + "\n".join(lines)
 
 
 def _repaired(message: IncomingMessage) -> IncomingMessage:

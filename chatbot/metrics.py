@@ -57,6 +57,19 @@ class PrometheusMetrics:
             ["provider", "kind"],
             registry=r,
         )
+        self.tool_calls = Counter(
+            "chatbot_tool_calls",
+            "Tool calls by tool and outcome (ok, or the error)",
+            ["tool", "outcome"],
+            registry=r,
+        )
+        self.tool_latency = Histogram(
+            "chatbot_tool_latency_seconds",
+            "Tool call wall time",
+            ["tool"],
+            buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 60),
+            registry=r,
+        )
         self._clients: dict[str, Callable[[], int]] = {}
         r.register(_Clients(self._clients))
 
@@ -81,6 +94,10 @@ class PrometheusMetrics:
 
     def turn_failed(self, platform: str, kind: str) -> None:
         self.errors.labels(platform, kind).inc()
+
+    def tool_call(self, tool: str, seconds: float, error: str | None) -> None:
+        self.tool_calls.labels(tool, error or "ok").inc()
+        self.tool_latency.labels(tool).observe(seconds)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -160,6 +160,7 @@ class ToolCallRow(SQLModel, table=True):
     )
     message_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
     channel: str = Field(max_length=255)
+    asker_id: str | None = Field(default=None, max_length=255)  # whose question (forget me)
     name: str = Field(max_length=64)
     arguments: str = Field(sa_column=Column(Text, nullable=False))  # as sent, cut at 2,000
     result_chars: int = Field(default=0)

@@ -284,6 +284,8 @@ class SQLStore:
         def op(conn: Connection) -> tuple[int, list[str]]:
             gone, on_disk = _delete_messages(conn, where)
             long_memory.delete_summaries(conn, channel)
+            t = TOOL_CALLS.c  # those of turns that failed belong to no message
+            conn.execute(delete(TOOL_CALLS).where((t.channel == channel) & t.message_id.is_(None)))
             return gone, on_disk + _drop_files(conn, unsent)
 
         gone, on_disk = await self._write(op)
@@ -298,6 +300,10 @@ class SQLStore:
         def op(conn: Connection) -> tuple[int, list[str]]:
             gone, on_disk = _delete_messages(conn, where)
             long_memory.delete_summaries(conn, channel)
+            t = TOOL_CALLS.c  # what tools were asked on their behalf (the arguments)
+            conn.execute(
+                delete(TOOL_CALLS).where((t.channel == channel) & (t.asker_id == author_id))
+            )
             return gone, on_disk
 
         gone, on_disk = await self._write(op)
@@ -333,7 +339,11 @@ class SQLStore:
     # -- tools ------------------------------------------------------------------------------
 
     async def save_tool_calls(
-        self, channel: ChannelKey, message_id: int | None, results: Sequence[ToolResult]
+        self,
+        channel: ChannelKey,
+        message_id: int | None,
+        asker_id: str,
+        results: Sequence[ToolResult],
     ) -> None:
         if not results:
             return
@@ -342,6 +352,7 @@ class SQLStore:
             {
                 "message_id": message_id,
                 "channel": channel,
+                "asker_id": asker_id[:255],
                 "name": r.call.name[:64],
                 "arguments": r.call.arguments[:2000],
                 "result_chars": len(r.output),
@@ -710,6 +721,7 @@ def _delete_messages(conn: Connection, where: Any) -> tuple[int, list[str]]:
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]
         on_disk += _drop_files(conn, _f.message_id.in_(chunk))
+        conn.execute(delete(TOOL_CALLS).where(TOOL_CALLS.c.message_id.in_(chunk)))
         conn.execute(delete(_table).where(_c.id.in_(chunk)))
     return len(ids), on_disk
 

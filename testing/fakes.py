@@ -22,7 +22,7 @@ from bot.delivery import ReplyMeta, StreamEnded
 from bot.errors import ProviderError
 from bot.memory import MemoryUnavailable
 from bot.providers.base import DeltaSink, ModelReply
-from bot.tools.base import ToolResult
+from bot.tools.base import Source, ToolCall, ToolResult, ToolStatus
 from bot.types import (
     ChannelKey,
     ChannelState,
@@ -46,7 +46,7 @@ class InMemoryStore:
         self.messages: list[StoredMessage] = []
         self.states: dict[ChannelKey, ChannelState] = {}
         self.summaries: list[Summary] = []
-        self.tool_calls: list[tuple[ChannelKey, int | None, ToolResult]] = []
+        self.tool_calls: list[tuple[ChannelKey, int | None, str, ToolResult]] = []
         self.down = False
         self._ids = itertools.count(1)
         self._seen: set[tuple[str, str]] = set()
@@ -172,6 +172,7 @@ class InMemoryStore:
         gone = len(self.messages) - len(kept)
         self.messages = kept
         self.summaries = [s for s in self.summaries if s.channel != channel]
+        self.tool_calls = [t for t in self.tool_calls if (t[0], t[2]) != (channel, author_id)]
         return gone
 
     async def recall(
@@ -302,16 +303,20 @@ class InMemoryStore:
         return self.blobs.get(attachment_id)
 
     async def save_tool_calls(
-        self, channel: ChannelKey, message_id: int | None, results: Sequence[ToolResult]
+        self,
+        channel: ChannelKey,
+        message_id: int | None,
+        asker_id: str,
+        results: Sequence[ToolResult],
     ) -> None:
         self._check()
-        self.tool_calls += [(channel, message_id, r) for r in results]
+        self.tool_calls += [(channel, message_id, asker_id, r) for r in results]
 
     async def tool_usage(
         self, channel: ChannelKey, since: datetime | None = None
     ) -> dict[str, int]:
         counts: dict[str, int] = {}
-        for c, _, r in self.tool_calls:
+        for c, _, _, r in self.tool_calls:
             if c == channel:
                 counts[r.call.name] = counts.get(r.call.name, 0) + 1
         return counts
@@ -351,6 +356,17 @@ class Say:
     usage: Usage = field(default_factory=lambda: Usage(11, 7, 18, "fake-model", "fake"))
     delay: float = 0.0
     response_id: str | None = None
+    tool_calls: list[ToolCall] = field(default_factory=list)  # asks for these (after `text`)
+    sources: list[Source] = field(default_factory=list)  # hosted web search's pages
+
+
+def ask_tools(*calls: tuple[str, str], text: str = "") -> Say:
+    """A round that asks for tools: (name, arguments as JSON text) each."""
+    return Say(
+        text,
+        chunks=[text] if text else [],
+        tool_calls=[ToolCall(f"call_{i}", name, args) for i, (name, args) in enumerate(calls)],
+    )
 
 
 Script = Say | ProviderError | BaseException
@@ -377,9 +393,15 @@ class FakeProvider:
             raise step
         if step.delay:
             await asyncio.sleep(step.delay)
-        for piece in step.chunks or [step.text]:
+        for piece in step.chunks if step.chunks is not None else [step.text]:
             await on_delta(piece)
-        return ModelReply(text=step.text, usage=step.usage, response_id=step.response_id)
+        return ModelReply(
+            text=step.text,
+            usage=step.usage,
+            response_id=step.response_id,
+            tool_calls=list(step.tool_calls),
+            sources=list(step.sources),
+        )
 
 
 # -- reply targets -----------------------------------------------------------------------------
@@ -458,3 +480,23 @@ class StreamingTarget(EditingTarget):
 
     async def open_stream(self, meta: ReplyMeta) -> FakeStream:
         return FakeStream(self, meta)
+
+
+class StatusStream(FakeStream):
+    async def tool_status(self, status: ToolStatus) -> None:
+        state = "failed" if status.failed else "done" if status.done else "running"
+        self.target.sent.append(Sent("tool", f"{state}: {status.label}", self.meta))
+
+
+class StatusStreamingTarget(StreamingTarget):
+    """Streams, and shows tool status in its stream (the web chat's and Slack's shape)."""
+
+    async def open_stream(self, meta: ReplyMeta) -> FakeStream:
+        return StatusStream(self, meta)
+
+
+class StatusLineTarget(EditingTarget):
+    """Edits, with its own status line (Discord's `-#`)."""
+
+    def status_line(self, label: str) -> str:
+        return f"-# {label}"

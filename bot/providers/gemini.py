@@ -121,6 +121,12 @@ def gemini_config(request: ModelRequest) -> types.GenerateContentConfig:
         params["tools"] = tools
         # We run the functions ourselves, in the core's loop: never the SDK's automatic calls.
         params["automatic_function_calling"] = types.AutomaticFunctionCallingConfig(disable=True)
+        if request.tools and request.tool_choice == "none":
+            params["tool_config"] = types.ToolConfig(
+                function_calling_config=types.FunctionCallingConfig(
+                    mode=types.FunctionCallingConfigMode.NONE
+                )
+            )
     return types.GenerateContentConfig(**{k: v for k, v in params.items() if v is not None})
 
 

@@ -89,6 +89,8 @@ class OpenAIChatProvider:
                 }
                 for t in request.tools
             ]
+            if request.tool_choice == "none":
+                body["tool_choice"] = "none"
         parts: list[str] = []
         calls: dict[int, dict[str, str]] = {}  # streamed tool calls, by their index
         usage = Usage(model=request.settings.model, provider=self.name)

@@ -154,6 +154,8 @@ class OpenAIResponsesProvider:
         tools = _tools(request)
         if tools:
             body["tools"] = tools
+            if request.tool_choice == "none":
+                body["tool_choice"] = "none"
         try:
             async with self.responses.with_streaming_response.create(
                 model=s.model,

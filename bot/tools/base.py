@@ -76,3 +76,13 @@ class Source:
 
     url: str
     title: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ToolStatus:
+    """What people see while a round's tools run (bot/delivery.py shows it where it can)."""
+
+    tools: tuple[str, ...]  # the tools' names, as the model called them
+    label: str  # "searching this channel's memory…"
+    done: bool = False
+    failed: bool = False  # done, and at least one call failed

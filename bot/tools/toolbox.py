@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from bot.personas import Persona
-from bot.tools.base import Tool, ToolCall
+from bot.tools.base import Tool
 from bot.tools.builtin import BUILTIN_NAMES
 from bot.tools.mcp import MCPServer
 from bot.types import IncomingMessage
@@ -26,12 +26,12 @@ LABELS = {
 }
 
 
-def label_of(call: ToolCall) -> str:
-    """What people see while a tool runs."""
-    if call.name in LABELS:
-        return LABELS[call.name]
-    server, _, tool = call.name.partition("__")
-    return f"using {server} · {tool}…" if tool else f"using {call.name}…"
+def label_of(name: str) -> str:
+    """What people see while the tool `name` runs."""
+    if name in LABELS:
+        return LABELS[name]
+    server, _, tool = name.partition("__")
+    return f"using {server}: {tool}…" if tool else f"using {name}…"
 
 
 class ToolBox:

@@ -23,6 +23,7 @@ def upgrade() -> None:
         sa.Column("id", _BIGINT_PK, primary_key=True),
         sa.Column("message_id", sa.BigInteger(), nullable=True),
         sa.Column("channel", sa.String(255), nullable=False),
+        sa.Column("asker_id", sa.String(255), nullable=True),
         sa.Column("name", sa.String(64), nullable=False),
         sa.Column("arguments", sa.Text(), nullable=False),
         sa.Column("result_chars", sa.Integer(), nullable=False),
