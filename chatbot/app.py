@@ -17,6 +17,9 @@ from fastapi import FastAPI
 from adapters.base import Adapter
 from bot.providers.base import Provider, close_provider
 from bot.service import ChatService
+from bot.tools.builtin import builtin_tools
+from bot.tools.mcp import MCPServer
+from bot.tools.toolbox import ToolBox
 from chatbot.config import AppSettings
 from chatbot.metrics import PrometheusMetrics
 from chatbot.operations import GracefulStop, build_health_router, build_ops_router
@@ -63,6 +66,12 @@ def build_adapters(
     return adapters
 
 
+def build_toolbox(settings: AppSettings, store: SQLStore) -> ToolBox:
+    """The built-in tools over our memory, and one MCP server per `[mcp.<name>]`."""
+    servers = [MCPServer(s) for s in settings.tags.mcp.values()]
+    return ToolBox(builtin_tools(store), servers, settings.bot.name)
+
+
 def create_app(
     settings: AppSettings,
     *,
@@ -83,6 +92,7 @@ def create_app(
     provider_set = ProviderSet(settings, providers)
     moderator = build_moderator(settings) if rules.moderation else None
     embedder = build_embedder(settings)
+    tools = build_toolbox(settings, store)
     service = ChatService(
         store,
         provider_set,
@@ -92,6 +102,7 @@ def create_app(
         moderator=moderator,
         metrics=metrics,
         embedder=embedder,
+        tools=tools,
     )
     adapters = build_adapters(settings, service, web_hub=hub)
     for adapter in adapters:
@@ -104,11 +115,13 @@ def create_app(
         # redact_url, not hide_password: that leaves `?password=` in the query as it was.
         log.info("memory ready at %s", redact_url(store.engine.url.render_as_string(False)))
         provider_set.warm(providers_in_use(settings))
+        tools.start()  # MCP servers, in the background: their tools join once ready
         for adapter in adapters:
             await adapter.start()
         yield
         await stop.run()  # answers in flight still reach every platform, then adapters stop
         await service.close()  # long memory's background work
+        await tools.stop()
         await provider_set.close()
         for extra in (moderator, embedder):
             if extra is not None:
@@ -125,6 +138,7 @@ def create_app(
         openapi_url="/openapi.json" if docs else None,
     )
     app.state.service = service
+    app.state.tools = tools
     app.state.store = store
     app.state.metrics = metrics
     app.state.graceful_stop = stop

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import faulthandler
 import gc
@@ -95,7 +96,6 @@ def _check_slack(settings: AppSettings) -> None:
 
 
 def _db(args: argparse.Namespace) -> int:
-    import asyncio
 
     from memory.migrate import SchemaError, current, head, upgrade
     from memory.store import make_engine
@@ -152,6 +152,10 @@ def _check(_: argparse.Namespace) -> int:
         print(f"{name:22} {state}")
     _check_slack(settings)
     _check_discord(settings)
+    from chatbot.tool_report import tool_lines
+
+    for line in asyncio.run(tool_lines(settings)):
+        print(line)
     if settings.gemini_base_url:
         print(f"gemini url: {redact_url(settings.gemini_base_url)}")
     print()

@@ -54,6 +54,11 @@ class Sent:
     first: bool  # the reply that carries the persona label
 
 
+def status_line(label: str) -> str:
+    """While a tool runs: Discord's small grey subtext under what is written so far."""
+    return f"-# 🔧 {label}"
+
+
 class DiscordTarget:
     """An answer in a channel: a reply to the asking message (or, in a thread opened for it,
     plain posts there), within the channel's budget for streaming updates (pacing.py)."""
@@ -79,6 +84,9 @@ class DiscordTarget:
 
     def measure(self, text: str) -> int:
         return len(text)
+
+    def status_line(self, label: str) -> str:
+        return status_line(label)
 
     def may_update(self) -> bool:
         return self.pacer is None or self.pacer.may_update(self._channel_id())
@@ -209,6 +217,9 @@ class InteractionTarget:
 
     def measure(self, text: str) -> int:
         return len(text)
+
+    def status_line(self, label: str) -> str:
+        return status_line(label)
 
     async def _post(self, content: str) -> Sent:
         if not self._original_used:

@@ -26,6 +26,7 @@ from adapters.slack.status import ThinkingStatus
 from bot.delivery import ReplyMeta, StreamEnded
 from bot.errors import ErrorKind
 from bot.splitting import split_message, utf8_len
+from bot.tools.base import ToolStatus
 
 log = logging.getLogger(__name__)
 
@@ -180,6 +181,7 @@ class SlackStream:
         self.text = ""  # everything the model said so far
         self.streamed = ""  # what reached Slack
         self._last_flush = float("-inf")
+        self._tasks = 0  # tool rounds shown as task cards
 
     @property
     def _place(self) -> ThreadPlace:
@@ -192,9 +194,15 @@ class SlackStream:
         else:
             await self._flush(final=False)
 
-    async def _start(self) -> None:
+    async def _start(self, task: dict[str, Any] | None = None) -> None:
         if not self.target.streaming:
             raise StreamEnded()
+        text = self.target.label(self.meta, markdown=True) + defuse_markdown(self.text)
+        content: dict[str, Any] = {"markdown_text": text}
+        if task is not None:
+            # Opened by a tool round: the task card, in Slack's timeline, after any text.
+            chunks = [{"type": "markdown_text", "text": text}] if text else []
+            content = {"chunks": [*chunks, task], "task_display_mode": "timeline"}
         try:
             data = await self.target.web.call(
                 "chat.startStream",
@@ -202,13 +210,12 @@ class SlackStream:
                 thread_ts=self._place.thread_ts,
                 recipient_team_id=self._place.team,
                 recipient_user_id=self._place.user,
-                markdown_text=self.target.label(self.meta, markdown=True)
-                + defuse_markdown(self.text),
+                **content,
                 **self.target.posts_as(self.meta),
             )
         except SlackApiError as exc:
             if self.target._lost_customize(exc, self.meta):
-                await self._start()
+                await self._start(task)
                 return
             log.info("slack refused a stream (%s); falling back to chat.update", error_code(exc))
             raise StreamEnded() from exc
@@ -238,6 +245,30 @@ class SlackStream:
             raise StreamEnded(self.ts, self.streamed) from exc
         self.streamed = self.text
         self._last_flush = now
+
+    async def tool_status(self, status: ToolStatus) -> None:
+        """A tool round as a task card (`task_update` chunks): in progress, then complete or
+        error. Where Slack refuses them the core shows a status line instead (StreamEnded)."""
+        if not status.done:
+            self._tasks += 1
+        state = "error" if status.failed else "complete" if status.done else "in_progress"
+        task = {
+            "type": "task_update",
+            "id": f"tools-{self._tasks}",
+            "title": status.label[:200],
+            "status": state,
+        }
+        if self.ts is None:
+            await self._start(task)
+            return
+        await self._flush(final=True)  # the text so far comes before the card
+        try:
+            await self.target.web.call(
+                "chat.appendStream", channel=self._place.channel, ts=self.ts, chunks=[task]
+            )
+        except SlackApiError as exc:
+            log.info("slack refused a task update (%s); a status line instead", error_code(exc))
+            raise StreamEnded(self.ts, self.streamed) from exc
 
     async def close(self, text: str, meta: ReplyMeta) -> None:
         if self.ts is None:

@@ -10,6 +10,7 @@ from typing import Any
 from adapters.web.hub import Connection, Hub
 from adapters.web.inbound import error_frame, iso, text_frame
 from bot.delivery import ReplyMeta
+from bot.tools.base import ToolStatus
 from bot.types import utcnow
 
 
@@ -32,6 +33,20 @@ class WebStream:
 
     async def close(self, text: str, meta: ReplyMeta) -> None:
         self.hub.broadcast(self.room, _answer_frame(text, meta, stream=self.id))
+
+    async def tool_status(self, status: ToolStatus) -> None:
+        """A `tool` frame for the clients that opted in to streaming (the page's status line)."""
+        state = "failed" if status.failed else "done" if status.done else "running"
+        frame = {
+            "type": "tool",
+            "nickname": self.meta.persona,
+            "message": status.label,
+            "tools": list(status.tools),
+            "state": state,
+            "timestamp": iso(utcnow()),
+            "stream": self.id,
+        }
+        self.hub.broadcast(self.room, frame, streaming_only=True)
 
 
 def _answer_frame(text: str, meta: ReplyMeta, stream: str | None = None) -> dict[str, Any]:

@@ -11,7 +11,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import asyncio
+import contextlib
+from collections.abc import Coroutine, Mapping, Sequence
+from typing import Any
 
 from bot.personas import Persona
 from bot.tools.base import Tool
@@ -39,6 +42,7 @@ class ToolBox:
         self.builtins = dict(builtins)
         self.servers = {s.settings.name: s for s in servers}
         self.bot_name = bot_name
+        self._starting: asyncio.Task[None] | None = None
 
     def names_of(self, persona: Persona) -> tuple[str, ...]:
         if persona.tools is not None:
@@ -72,10 +76,25 @@ class ToolBox:
             found = {n: t for n, t in found.items() if t.safe_for_web}
         return found
 
-    async def start(self) -> None:
-        for server in self.servers.values():
-            await server.start()
+    def start(self) -> None:
+        """Start the MCP servers, all at once and in the background: the chat is up at once,
+        and a server's tools join the turns once it is ready (`ready()` waits for that)."""
+        if self.servers and self._starting is None:
+            starts = [server.start() for server in self.servers.values()]
+            self._starting = asyncio.create_task(_all(starts), name="mcp-start")
+
+    async def ready(self) -> None:
+        """Until every server is ready or left out."""
+        if self._starting is not None:
+            await asyncio.shield(self._starting)
 
     async def stop(self) -> None:
-        for server in self.servers.values():
-            await server.stop()
+        if self._starting is not None and not self._starting.done():
+            self._starting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._starting
+        await _all([server.stop() for server in self.servers.values()])
+
+
+async def _all(calls: list[Coroutine[Any, Any, None]]) -> None:
+    await asyncio.gather(*calls)

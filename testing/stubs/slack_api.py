@@ -23,7 +23,7 @@ import itertools
 import json
 import time
 from collections import defaultdict, deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -70,6 +70,8 @@ class Message:
     thread_ts: str | None
     streaming: bool = False
     streamed: bool = False
+    # Task cards of a stream (`task_update` chunks): id -> (title, status), as last sent.
+    tasks: dict[str, tuple[str, str]] = field(default_factory=dict)
     username: str | None = None
     icon_emoji: str | None = None
     icon_url: str | None = None
@@ -379,13 +381,31 @@ class SlackAPI:
         return {"channel": p["channel"], "ts": p["ts"]}
 
     def _m_chat_startStream(self, p: dict[str, Any]) -> dict[str, Any]:
-        return self._post(p, p.get("markdown_text", ""), streaming=True)
+        if "chunks" in p:
+            assert "markdown_text" not in p, "markdown_text and chunks together"
+            assert p.get("task_display_mode", "timeline") in ("timeline", "plan")
+        answer = self._post(p, p.get("markdown_text", ""), streaming=True)
+        self._chunks(self.messages[answer["ts"]], p.get("chunks", []))
+        return answer
 
     def _m_chat_appendStream(self, p: dict[str, Any]) -> dict[str, Any]:
         message = self.messages[p["ts"]]
         assert message.streaming, "appendStream on a stopped stream"
         message.text += p.get("markdown_text", "")
+        self._chunks(message, p.get("chunks", []))
         return {"channel": p["channel"], "ts": p["ts"]}
+
+    @staticmethod
+    def _chunks(message: Message, chunks: list[dict[str, Any]]) -> None:
+        """Streamed chunks as Slack shows them: text appended, task cards by id (latest state)."""
+        for chunk in chunks:
+            if chunk["type"] == "markdown_text":
+                message.text += chunk["text"]
+            elif chunk["type"] == "task_update":
+                assert chunk["status"] in ("pending", "in_progress", "complete", "error")
+                message.tasks[chunk["id"]] = (chunk["title"], chunk["status"])
+            else:
+                raise AssertionError(f"unknown chunk type {chunk['type']!r}")
 
     def _m_chat_stopStream(self, p: dict[str, Any]) -> dict[str, Any]:
         message = self.messages[p["ts"]]

@@ -261,9 +261,17 @@
   // -- typing line ----------------------------------------------------------------------------
   function showTyping(who) {
     typingLine.textContent = `${who || "chatbot"} is typing…`;
+    delete typingLine.dataset.tools;
     typingLine.hidden = false;
     clearTimeout(typingTimer);
     typingTimer = setTimeout(hideTyping, 120000); // never left on screen forever
+  }
+  // A tool runs: the same small line says what it does ("chatbot: searching …").
+  function showTool(f) {
+    showTyping(f.nickname);
+    if (f.state !== "running") return;
+    typingLine.textContent = `${f.nickname || "chatbot"}: ${f.message || "using a tool…"}`;
+    typingLine.dataset.tools = (f.tools || []).join(",");
   }
   function hideTyping() {
     typingLine.hidden = true;
@@ -304,6 +312,7 @@
       case "text": onText(f); break;
       case "delta": onDelta(f); break;
       case "typing": showTyping(f.nickname); break;
+      case "tool": showTool(f); break;
       case "error":
         if (f.error === "rejected" || f.error === "join_code") rejected = true;
         if (f.error === "join_code") { joinCode = ""; codeInput.hidden = false; codeInput.required = true; }
