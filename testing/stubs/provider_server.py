@@ -242,6 +242,7 @@ class ProviderServer(ModelServer):
             return early
         assert isinstance(behaviour, Reply | ToolCalls | GeminiReply), f"not: {behaviour!r}"
         delay = 0.0 if isinstance(behaviour, GeminiReply) else behaviour.delay
+        pause = 0.0 if isinstance(behaviour, GeminiReply) else behaviour.chunk_delay
         await asyncio.sleep(delay)
         if isinstance(behaviour, ToolCalls):
             chunks = self._gemini_tool_calls(behaviour)
@@ -267,7 +268,9 @@ class ProviderServer(ModelServer):
             return web.json_response(chunks[-1])  # enough for a non-streamed caller
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await resp.prepare(request)
-        for chunk in chunks:
+        for n, chunk in enumerate(chunks):
+            if n:
+                await asyncio.sleep(pause)
             await resp.write(f"data: {json.dumps(chunk, ensure_ascii=False)}\r\n\r\n".encode())
         await resp.write_eof()
         return resp

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -548,6 +549,28 @@ async def test_text_before_a_call_is_streamed_and_kept(
         assert kinds[-1] == "functionCall" and set(kinds[:-1]) == {"text"}
     else:  # on the chain: the server has it
         assert pserver.responses_requests()[1]["previous_response_id"] == asked.response_id
+
+
+@pytest.mark.parametrize("name", PROVIDER_NAMES)
+async def test_text_before_a_call_arrives_while_the_round_still_streams(
+    make: Make, pserver: ProviderServer, name: str
+) -> None:
+    """Streamed, not buffered until the calls are known: the first words come well before the
+    round ends (each chunk after the first is 0.15 s later)."""
+    stamps: list[float] = []
+
+    async def on_delta(text: str) -> None:
+        stamps.append(time.monotonic())
+
+    pserver.then(
+        ToolCalls(
+            [("search_memory", '{"query": "exam"}')], text="찾아볼게요. 잠깐만요.", chunk_delay=0.15
+        )
+    )
+    reply = await make(name).complete(request(name), on_delta)
+    done = time.monotonic()
+    assert reply.tool_calls and stamps
+    assert done - stamps[0] >= 0.3
 
 
 # -- (f) hosted web search's sources ----------------------------------------------------------
