@@ -59,19 +59,21 @@ def gemini_contents(
         else:
             contents.append(types.Content(role=role, parts=gemini_parts(turn)))
     for round_ in rounds or []:
-        # The model's own parts as it sent them (thought signatures included), then the results.
-        asked = [p for p in round_.raw if isinstance(p, types.Part)] or [
-            types.Part(function_call=types.FunctionCall(id=c.id, name=c.name, args=_args(c)))
-            for c in round_.calls
-        ]
+        # The model's own parts as it sent them (its text, thought signatures), then the results.
+        asked = [p for p in round_.raw if isinstance(p, types.Part)] or _asked(round_)
         contents.append(types.Content(role="model", parts=asked))
+        # An id only where the model's call had one: Gemini 2.5 sends none, and a response
+        # must not name a call id the model never used (ours are made up: see complete()).
+        ids = {p.function_call.id for p in asked if p.function_call and p.function_call.id}
         contents.append(
             types.Content(
                 role="user",
                 parts=[
                     types.Part(
                         function_response=types.FunctionResponse(
-                            id=r.call.id, name=r.call.name, response={"output": r.output}
+                            id=r.call.id if r.call.id in ids else None,
+                            name=r.call.name,
+                            response={"output": r.output},
                         )
                     )
                     for r in round_.results
@@ -79,6 +81,15 @@ def gemini_contents(
             )
         )
     return contents
+
+
+def _asked(round_: ToolRound) -> list[types.Part]:
+    """A round's model turn rebuilt from its values, when its raw parts are not at hand."""
+    said = [types.Part(text=round_.text)] if round_.text else []
+    return said + [
+        types.Part(function_call=types.FunctionCall(id=c.id, name=c.name, args=_args(c)))
+        for c in round_.calls
+    ]
 
 
 def _args(call: ToolCall) -> dict[str, Any]:
@@ -147,7 +158,7 @@ class GeminiProvider:
         model = request.settings.model
         parts: list[str] = []
         calls: list[ToolCall] = []
-        asked: list[types.Part] = []  # the model's parts of a round that asks for functions
+        said: list[types.Part] = []  # the model's parts, in order: a round sends them back
         sources: dict[str, Source] = {}
         usage = Usage(model=model, provider=self.name)
         blocked = ""
@@ -182,20 +193,21 @@ class GeminiProvider:
                             uri = found.web.uri
                             sources.setdefault(uri, Source(url=uri, title=found.web.title or ""))
                     for part in (candidate.content.parts if candidate.content else None) or []:
+                        # Kept verbatim: its text, and signatures on whichever part bears them.
+                        said.append(part)
                         if part.function_call is not None and part.function_call.name:
                             f = part.function_call
-                            asked.append(part)
+                            # Gemini 2.5 names no call: ours are unique within the turn.
+                            made_up = f"call_{len(request.rounds) + 1}_{len(calls) + 1}"
                             calls.append(
                                 ToolCall(
-                                    id=f.id or f"call_{len(calls)}",
+                                    id=f.id or made_up,
                                     name=f.name or "",
                                     arguments=json.dumps(f.args or {}, ensure_ascii=False),
                                 )
                             )
                             continue
                         if part.thought or not part.text:
-                            if part.thought_signature and calls:
-                                asked.append(part)
                             continue  # thoughts never reach the chat
                         parts.append(part.text)
                         await on_delta(part.text)
@@ -213,5 +225,5 @@ class GeminiProvider:
             usage=usage,
             tool_calls=calls,
             sources=list(sources.values()),
-            raw=list(asked),
+            raw=said if calls else [],
         )

@@ -49,6 +49,8 @@ def _rounds(rounds: list[ToolRound]) -> list[dict[str, Any]]:
     """This turn's tool rounds as input items, for a call that cannot continue the chain."""
     items: list[dict[str, Any]] = []
     for round_ in rounds:
+        if round_.text:  # what the model said before it asked: part of its turn
+            items.append({"role": "assistant", "content": round_.text})
         items += [
             {"type": "function_call", "call_id": c.id, "name": c.name, "arguments": c.arguments}
             for c in round_.calls

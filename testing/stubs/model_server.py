@@ -1,7 +1,8 @@
 """A loopback model server that speaks the OpenAI wire protocol and records what it received.
 
-Tests script its answers (a streamed reply, an HTTP error with headers, garbage, silence) and
-then assert on `requests`: the real `openai` SDK talks to it over 127.0.0.1, nothing is mocked.
+Tests script its answers (a streamed reply, a round that asks for tools, an answer grounded by
+hosted web search, an HTTP error with headers, garbage, silence) and then assert on `requests`:
+the real `openai` SDK talks to it over 127.0.0.1, nothing is mocked.
 """
 
 from __future__ import annotations
@@ -28,6 +29,40 @@ class Reply:
 
 
 @dataclass
+class ToolCalls:
+    """A model round that asks for tools, in each provider's own streamed wire format.
+
+    `calls` are (name, arguments) pairs, all asked at once; the arguments are the raw JSON text
+    the model "wrote", sent as is (so a test can send bad JSON; Gemini's wire carries an object,
+    so there it must parse). `text` is said first, streamed before the calls. Call ids are fresh
+    for every call the server hands out (`call_1`, `call_2`, ...: see `ModelServer.call_ids`)
+    unless `ids` names them.
+    """
+
+    calls: list[tuple[str, str]]
+    text: str = ""
+    ids: list[str] | None = None
+    delay: float = 0.0  # before the first byte
+    chunk_delay: float = 0.0  # between stream chunks
+    usage: tuple[int, int] = (11, 7)  # prompt, completion tokens
+    pieces: int = 3  # Chat / Responses: each call's arguments arrive in about this many chunks
+    # Gemini: whether functionCall parts carry an `id` (as Gemini 3 sends; 2.5 sends none), and
+    # the thoughtSignature on the first call part (base64, as on the wire; None: no signature).
+    gemini_ids: bool = True
+    signature: str | None = "c3R1Yi1zaWduYXR1cmUtMQ=="
+
+
+@dataclass
+class Searched(Reply):
+    """An answer grounded by the provider's hosted web search: the Responses API's
+    `web_search_call` item and `url_citation` annotations, Gemini's `groundingMetadata`.
+    Chat Completions hosts no search: there it is a plain Reply."""
+
+    sources: list[tuple[str, str]] = field(default_factory=list)  # (url, title), repeats kept
+    query: str = "stub query"
+
+
+@dataclass
 class Status:
     code: int
     body: dict[str, Any] | str = field(default_factory=dict)
@@ -45,7 +80,8 @@ class Hang:
     seconds: float = 30.0
 
 
-Behaviour = Reply | Status | Garbage | Hang
+Behaviour = Reply | ToolCalls | Status | Garbage | Hang
+Answer = Reply | ToolCalls  # what a route builds a body for
 # Subclasses script their own shapes too (GeminiReply): the script holds any of them.
 Responder = Callable[[dict[str, Any]], object]
 
@@ -100,6 +136,7 @@ class ModelServer:
         self.url = ""
         self._runner: web.AppRunner | None = None
         self.arrived = asyncio.Event()
+        self.call_ids: list[str] = []  # tool call ids handed out by ToolCalls, in order
         # /v1/moderations: which inputs are flagged (tests set it).
         self.flag: Callable[[str], bool] = lambda text: False
 
@@ -108,6 +145,17 @@ class ModelServer:
     def then(self, *behaviours: object) -> Self:
         self.script.extend(behaviours)
         return self
+
+    def ids_for(self, behaviour: ToolCalls) -> list[str]:
+        """The ids of this round's calls: the script's own, or fresh ones."""
+        if behaviour.ids is not None:
+            assert len(behaviour.ids) == len(behaviour.calls), "one id per call"
+            ids = list(behaviour.ids)
+        else:
+            start = len(self.call_ids) + 1
+            ids = [f"call_{start + i}" for i in range(len(behaviour.calls))]
+        self.call_ids += ids
+        return ids
 
     def chat_requests(self) -> list[dict[str, Any]]:
         return [r.body for r in self.requests if r.path.endswith("/chat/completions")]
@@ -178,22 +226,24 @@ class ModelServer:
 
     async def _begin(
         self, request: web.Request
-    ) -> tuple[dict[str, Any], Reply | web.StreamResponse]:
-        """Record the request and pick its behaviour: a Reply (after its delay) to build, or
-        the finished response for an error, garbage or silence."""
+    ) -> tuple[dict[str, Any], Answer | web.StreamResponse]:
+        """Record the request and pick its behaviour: a Reply or ToolCalls (after its delay) to
+        build, or the finished response for an error, garbage or silence."""
         body = await self._record(request)
         behaviour = self._next(body)
         early = await self._common(behaviour)
         if early is not None:
             return body, early
-        assert isinstance(behaviour, Reply)
+        assert isinstance(behaviour, Reply | ToolCalls), f"not a behaviour: {behaviour!r}"
         await asyncio.sleep(behaviour.delay)
         return body, behaviour
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         body, behaviour = await self._begin(request)
-        if not isinstance(behaviour, Reply):
+        if isinstance(behaviour, web.StreamResponse):
             return behaviour
+        if isinstance(behaviour, ToolCalls):
+            return await self._chat_tool_calls(request, body, behaviour)
         model = body.get("model", "stub")
         prompt, completion = behaviour.usage
         usage = {
@@ -240,6 +290,64 @@ class ModelServer:
         if (body.get("stream_options") or {}).get("include_usage"):
             await event({**chunk, "choices": [], "usage": usage})
         await resp.write(b"".join(held) + b"data: [DONE]\n\n")
+        await resp.write_eof()
+        return resp
+
+    async def _chat_tool_calls(
+        self, request: web.Request, body: dict[str, Any], behaviour: ToolCalls
+    ) -> web.StreamResponse:
+        """A round that asks for tools, as Chat Completions streams it: any text first, then
+        each call's index, id and name in one chunk and its arguments over the next few,
+        `finish_reason: "tool_calls"`, and the usage chunk when `stream_options` asks."""
+        ids = self.ids_for(behaviour)
+        prompt, completion = behaviour.usage
+        usage = {
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "total_tokens": prompt + completion,
+        }
+        base = {"id": "chatcmpl-stub", "created": int(time.time()), "model": body.get("model")}
+        calls: list[dict[str, Any]] = [
+            {"id": i, "type": "function", "function": {"name": name, "arguments": arguments}}
+            for i, (name, arguments) in zip(ids, behaviour.calls, strict=True)
+        ]
+        if not body.get("stream"):
+            message = {"role": "assistant", "content": behaviour.text or None, "tool_calls": calls}
+            return web.json_response(
+                {
+                    **base,
+                    "object": "chat.completion",
+                    "usage": usage,
+                    "choices": [{"index": 0, "finish_reason": "tool_calls", "message": message}],
+                }
+            )
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+        chunk = {**base, "object": "chat.completion.chunk"}
+
+        async def delta(content: dict[str, Any], finish: str | None = None) -> None:
+            choice = {"index": 0, "delta": content, "finish_reason": finish}
+            await resp.write(b"data: " + json_bytes({**chunk, "choices": [choice]}) + b"\n\n")
+            await asyncio.sleep(behaviour.chunk_delay)
+
+        first: dict[str, Any] = {"role": "assistant", "content": None}
+        if behaviour.text:
+            await delta({"role": "assistant", "content": ""})
+            for piece in _pieces(behaviour.text):
+                await delta({"content": piece})
+            first = {}
+        for index, call in enumerate(calls):
+            head = {**call, "index": index, "function": {**call["function"], "arguments": ""}}
+            await delta({**first, "tool_calls": [head]})
+            first = {}
+            arguments = call["function"]["arguments"]
+            for piece in _pieces(arguments, behaviour.pieces) if arguments else []:
+                await delta({"tool_calls": [{"index": index, "function": {"arguments": piece}}]})
+        await delta({}, "tool_calls")
+        if (body.get("stream_options") or {}).get("include_usage"):
+            last: dict[str, Any] = {**chunk, "choices": [], "usage": usage}
+            await resp.write(b"data: " + json_bytes(last) + b"\n\n")
+        await resp.write(b"data: [DONE]\n\n")
         await resp.write_eof()
         return resp
 
