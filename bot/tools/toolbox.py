@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 
 from bot.personas import Persona
@@ -48,6 +49,8 @@ class ToolBox:
     def allowed(self, persona: Persona, message: IncomingMessage) -> bool:
         if not (persona.tool_roles or persona.tool_users):
             return True
+        if message.platform == "web":
+            return False  # anyone may type any nickname there: no one to recognise
         author = message.author.id
         if author in persona.tool_users or f"{message.platform}:{author}" in persona.tool_users:
             return True
@@ -61,7 +64,7 @@ class ToolBox:
             if name.startswith("mcp:"):
                 server_name, _, only = name[4:].partition(".")
                 server = self.servers.get(server_name)
-                if server is None or server.state != "ready":
+                if server is None or not server.is_ready():
                     continue  # left out at start (logged), or gone since
                 for tool in server.tools.values():
                     if not only or tool.remote_name == only:
@@ -73,9 +76,8 @@ class ToolBox:
         return found
 
     async def start(self) -> None:
-        for server in self.servers.values():
-            await server.start()
+        """All servers at once: a hanging one costs its timeout once, not once per server."""
+        await asyncio.gather(*(server.start() for server in self.servers.values()))
 
     async def stop(self) -> None:
-        for server in self.servers.values():
-            await server.stop()
+        await asyncio.gather(*(server.stop() for server in self.servers.values()))
