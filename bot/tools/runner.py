@@ -47,8 +47,8 @@ async def run_one(
         async with asyncio.timeout(timeout):
             output = await tool.run(arguments, context)
     except TimeoutError:
-        log.warning("tool %s timed out after %.0fs in %s", call.name, timeout, context.channel)
-        return failed("timed_out", f"the tool did not answer within {timeout:.0f} seconds")
+        log.warning("tool %s timed out after %gs in %s", call.name, timeout, context.channel)
+        return failed("timed_out", f"the tool did not answer within {timeout:g} seconds")
     except Exception as exc:
         log.warning("tool %s failed in %s: %s", call.name, context.channel, exc.__class__.__name__)
         return failed("failed", f"the tool failed ({exc.__class__.__name__}: {str(exc)[:200]})")

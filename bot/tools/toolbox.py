@@ -52,6 +52,8 @@ class ToolBox:
     def allowed(self, persona: Persona, message: IncomingMessage) -> bool:
         if not (persona.tool_roles or persona.tool_users):
             return True
+        if message.platform == "web":
+            return False  # anyone may type any nickname there: no one to recognise
         author = message.author.id
         if author in persona.tool_users or f"{message.platform}:{author}" in persona.tool_users:
             return True
@@ -65,7 +67,7 @@ class ToolBox:
             if name.startswith("mcp:"):
                 server_name, _, only = name[4:].partition(".")
                 server = self.servers.get(server_name)
-                if server is None or server.state != "ready":
+                if server is None or not server.is_ready():
                     continue  # left out at start (logged), or gone since
                 for tool in server.tools.values():
                     if not only or tool.remote_name == only:
