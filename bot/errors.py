@@ -19,6 +19,7 @@ class ErrorKind(StrEnum):
     STORAGE = "storage_unavailable"
     NOT_STORED = "not_stored"  # the store refused this one message (a bug, a bad value)
     THROTTLED = "too_many_turns"  # one source asked more than its share (bot/limits.py)
+    OVER_LIMIT = "over_limit"  # a spending limit is reached (bot/spending.py says which)
     USAGE = "usage_hint"  # not a failure of anything: the message needs more text
 
 
@@ -45,6 +46,7 @@ USER_LINES: dict[ErrorKind, str] = {
         "Too many questions from your network right now. Please wait a minute and ask again."
     ),
     ErrorKind.SERVER_FAILURE: "Something went wrong on my side while answering. Please try again.",
+    ErrorKind.OVER_LIMIT: "A spending limit is reached here; an admin can say when it resets.",
 }
 
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+
+from bot.prices import PriceTable
+from bot.types import Limit
 
 DEFAULT_MODEL = "gpt-4.1"  # what the course uses
 DEFAULT_GEMINI_MODEL = "gemini-2.5-flash"  # when CHATBOT_PROVIDER=gemini and no CHATBOT_MODEL
@@ -67,6 +71,16 @@ class MemorySettings:
 
 
 @dataclass(frozen=True, slots=True)
+class SpendingSettings:
+    """Spending limits and prices (bot/spending.py), from the TOML: `[[limits]]`, each tag's
+    `[[tags.<tag>.limits]]`, and `[prices]`."""
+
+    limits: tuple[Limit, ...] = ()
+    tag_limits: Mapping[str, tuple[Limit, ...]] = field(default_factory=dict)
+    prices: PriceTable = field(default_factory=PriceTable)
+
+
+@dataclass(frozen=True, slots=True)
 class BotSettings:
     name: str = "chatbot"
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
@@ -82,3 +96,4 @@ class BotSettings:
     source_turns_per_minute: float = 60.0
     source_turn_burst: int = 30
     memory: MemorySettings = field(default_factory=MemorySettings)
+    spending: SpendingSettings = field(default_factory=SpendingSettings)

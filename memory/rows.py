@@ -9,12 +9,23 @@ from typing import Any
 from sqlalchemy import Table
 
 from bot.types import StoredMessage, Usage
-from memory.models import ChannelRow, EmbeddingRow, MessageRow, SummaryRow
+from memory.models import (
+    ChannelRow,
+    ChannelSettingsRow,
+    EmbeddingRow,
+    FailedTurnRow,
+    MessageRow,
+    SummaryRow,
+    UsageCountRow,
+)
 
 MESSAGES: Table = MessageRow.__table__  # type: ignore[attr-defined]
 CHANNELS: Table = ChannelRow.__table__  # type: ignore[attr-defined]
 SUMMARIES: Table = SummaryRow.__table__  # type: ignore[attr-defined]
 EMBEDDINGS: Table = EmbeddingRow.__table__  # type: ignore[attr-defined]
+USAGE_COUNTS: Table = UsageCountRow.__table__  # type: ignore[attr-defined]
+CHANNEL_SETTINGS: Table = ChannelSettingsRow.__table__  # type: ignore[attr-defined]
+FAILURES: Table = FailedTurnRow.__table__  # type: ignore[attr-defined]
 
 
 def utc(value: datetime) -> datetime:
@@ -35,6 +46,7 @@ def stored(m: Mapping[str, Any]) -> StoredMessage:
             total_tokens=m["total_tokens"] or 0,
             model=m["model"] or "",
             provider=m["provider"] or "",
+            cost_usd=m.get("cost_usd"),
         )
     return StoredMessage(
         id=m["id"],
