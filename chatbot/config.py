@@ -26,7 +26,7 @@ from bot.settings import (
     ModelSettings,
 )
 from chatbot.model_keys import MODEL_KEYS
-from chatbot.tags_config import ConfigFileError, FileConfig, load_config
+from chatbot.tags_config import ConfigFileError, FileConfig, build_spending, load_config
 from memory.store import DEFAULT_DATABASE_URL
 
 SECRET_NAMES = (
@@ -111,7 +111,7 @@ class AppSettings:
         tags = _tags_config(read)
         bot = bot_from_env(read)
         return cls(
-            bot=replace(bot, memory=memory_settings(read, tags)),
+            bot=replace(bot, memory=memory_settings(read, tags), spending=build_spending(tags)),
             database_url=read.text("CHATBOT_DATABASE_URL") or DEFAULT_DATABASE_URL,
             openai_api_key=read.text("OPENAI_API_KEY"),
             openai_base_url=read.text("OPENAI_BASE_URL"),
