@@ -48,6 +48,13 @@ def channel_key(message: discord.Message, channel: object) -> str:
     return f"{PLATFORM}:{message.guild.id}:{channel.id}"
 
 
+def parent_key(message: discord.Message, channel: object) -> str | None:
+    """A thread's channel (`discord:<guild>:<channel>`): spending limits count them together."""
+    if message.guild is None or not isinstance(channel, discord.Thread):
+        return None
+    return f"{PLATFORM}:{message.guild.id}:{channel.parent_id}"
+
+
 @dataclass(frozen=True, slots=True)
 class Normalised:
     text: str
@@ -122,6 +129,7 @@ def incoming(
     return IncomingMessage(
         platform=PLATFORM,
         channel=channel_key(message, channel),
+        parent_channel=parent_key(message, channel),
         message_id=str(message.id),
         author=Author(
             id=f"{PLATFORM}:{author.id}",

@@ -135,6 +135,7 @@ class SlackInbound:
             message_id=message_id(channel, ts),
             me=me,
             in_thread=in_thread,
+            parent=channel_key(team, channel) if in_thread else None,
         )
 
     async def _message(
@@ -145,6 +146,7 @@ class SlackInbound:
         message_id: str,
         me: BotIdentity,
         in_thread: bool = False,
+        parent: str | None = None,
     ) -> IncomingMessage:
         text, mentioned = normalise(str(event.get("text") or ""), me, self.tag)
         mine = is_self(event, me)
@@ -166,6 +168,7 @@ class SlackInbound:
                 in_thread and me.user_id and event.get("parent_user_id") == me.user_id
             ),
             in_thread=in_thread,
+            parent_channel=parent,
             time=ts_time(str(event.get("ts") or "")),
         )
 
