@@ -17,6 +17,7 @@ from datetime import datetime
 
 from bot.addressing import Addressed, TagParser
 from bot.chain import chain_eligible, load_chain
+from bot.channel_overrides import ChannelOverrides
 from bot.channel_rules import ChatRules
 from bot.commands import command_of, forget_me, help_text, memory_report
 from bot.commands import reset as reset_channel
@@ -42,10 +43,19 @@ from bot.providers.base import Embedder, ModelReply, Provider
 from bot.retry import Sleep, call_with_retries
 from bot.routing import route
 from bot.settings import BotSettings
+from bot.spending import Spending, Subjects, subjects_of
 from bot.tag_behaviour import Prepared, needs_usage_hint, prepare
 from bot.text import repair
 from bot.tokens import context_window, counter_for
-from bot.types import ChannelState, IncomingMessage, NewMessage, StoredMessage, utcnow
+from bot.types import (
+    ChannelKey,
+    ChannelState,
+    FailedTurn,
+    IncomingMessage,
+    NewMessage,
+    StoredMessage,
+    utcnow,
+)
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +89,7 @@ class ChatService:
         moderator: Moderator | None = None,
         metrics: Metrics = NO_METRICS,
         embedder: Embedder | None = None,
+        clock: Callable[[], datetime] = utcnow,
     ):
         self.memory = memory
         # Providers by name ("openai", "openai-responses", "gemini"): a persona picks one.
@@ -93,7 +104,14 @@ class ChatService:
         # Answers being written, by the (platform, message id) they answer: a deletion stops one.
         self._answering: dict[tuple[str, str], asyncio.Task[None]] = {}
         self._auth_logged = False
-        self.rules = rules or ChatRules()  # per-channel personas, command permissions
+        # Per-channel personas, command permissions: the file's, with the console's over them
+        # (read through a short-lived cache: bot/channel_overrides.py).
+        self.channel_settings = ChannelOverrides(memory, rules or ChatRules())
+        # Spending limits and each answer's cost (bot/spending.py).
+        self.spending = Spending(
+            memory, settings.spending, limits_for=self.channel_settings.limits_for, clock=clock
+        )
+        self._background: set[asyncio.Task[None]] = set()  # failed turns being recorded
         self.moderator = moderator  # None: moderation off
         self.metrics = metrics
         # When a person last spoke in a post with no readable text, by channel (bot-loop guard).
@@ -108,6 +126,10 @@ class ChatService:
         self.summarizer = Summarizer(memory, provider_for, settings.memory)
         self.embedder = embedder
         self.embeddings = EmbeddingWorker(memory, embedder) if embedder is not None else None
+
+    @property
+    def rules(self) -> ChatRules:
+        return self.channel_settings.rules
 
     # -- what adapters may ask -------------------------------------------------------------
 
@@ -164,6 +186,7 @@ class ChatService:
                 self._person_spoke(message.channel, message.time)
             return Received(stored=None)
         message = _repaired(message)
+        await self.channel_settings.refresh()  # at most one small read every few seconds
         try:
             addressed = await self._addressed(message)
             command = None
@@ -220,7 +243,7 @@ class ChatService:
     async def _refuse(
         self, message: IncomingMessage, target: ReplyTarget, kind: ErrorKind
     ) -> Received:
-        self.metrics.turn_failed(message.platform, kind.value)
+        self._failed(message.platform, message.channel, kind)
         delivery = Delivery(target, self.settings.name)
         concerns_bot = message.mentions_bot or message.is_direct or message.reply_to_bot
         if delivery.can.notice or concerns_bot or self.tags.parse(message.text) is not None:
@@ -297,6 +320,8 @@ class ChatService:
         await self.summarizer.idle()
         if self.embeddings is not None:
             await self.embeddings.idle()
+        while self._background:
+            await asyncio.gather(*list(self._background), return_exceptions=True)
 
     async def _bot_run_allows(self, asked: StoredMessage) -> bool:
         """Another bot addressed us: answer unless we already answered bots `max_bot_turns`
@@ -347,12 +372,12 @@ class ChatService:
             raise
         except MemoryUnavailable:
             log.warning("memory unavailable while answering in %s", asked.channel)
-            self.metrics.turn_failed(asked.platform, ErrorKind.STORAGE.value)
+            self._failed(asked.platform, asked.channel, ErrorKind.STORAGE, persona.name)
             await delivery.fail(USER_LINES[ErrorKind.STORAGE], ErrorKind.STORAGE)
         except Exception:
             # Whatever went wrong, the room hears that it did: never silence.
             log.exception("unexpected failure answering in %s", asked.channel)
-            self.metrics.turn_failed(asked.platform, ErrorKind.SERVER_FAILURE.value)
+            self._failed(asked.platform, asked.channel, ErrorKind.SERVER_FAILURE, persona.name)
             if not delivery.finished:
                 await delivery.fail(USER_LINES[ErrorKind.SERVER_FAILURE], ErrorKind.SERVER_FAILURE)
 
@@ -375,8 +400,16 @@ class ChatService:
             return
         if message.source is not None and not self.source_limits.allow(message.source):
             log.info("turn limit reached for a source in %s", asked.channel)
-            self.metrics.turn_failed(asked.platform, ErrorKind.THROTTLED.value)
+            self._failed(asked.platform, asked.channel, ErrorKind.THROTTLED, persona.name)
             await delivery.fail(USER_LINES[ErrorKind.THROTTLED], ErrorKind.THROTTLED)
+            return
+        # Spending limits: one read of the counters; over one, a line and no model call.
+        subjects = subjects_of(asked, message)
+        over = await self.spending.refusal(subjects, asked.channel, persona.name)
+        if over is not None:
+            log.info("spending limit reached in %s: %s", asked.channel, over[0])
+            self._failed(asked.platform, asked.channel, ErrorKind.OVER_LIMIT, persona.name)
+            await delivery.fail(over[1], ErrorKind.OVER_LIMIT)
             return
         prepared = self._prepare(persona, addressed, asked)
         async with self._lock(asked.channel):
@@ -387,11 +420,11 @@ class ChatService:
                     )
             except ProviderError as err:
                 self._log_provider_error(err)
-                self.metrics.turn_failed(asked.platform, err.kind.value)
+                self._failed(asked.platform, asked.channel, err.kind, persona.name)
                 await delivery.fail(err.user_line, err.kind)
                 return
             reply = replace(reply, text=repair(reply.text))
-            stored = await self._store_reply(asked, persona, reply, context)
+            stored = await self._store_reply(asked, persona, reply, context, subjects)
             if reply.response_id and stored is not None and persona.behaviour == "chat":
                 # The chain now holds everything up to the question (see bot/chain.py).
                 await self._save_chain(asked.channel, reply.response_id, asked.id)
@@ -433,6 +466,8 @@ class ChatService:
                     )
                 else:
                     text = await usage_lines(self.memory, asked.channel)
+                    own = await self.spending.report(subjects_of(asked, message), asked.channel)
+                    text = f"{text}\n{own}"
         except MemoryUnavailable:
             await delivery.fail(USER_LINES[ErrorKind.STORAGE], ErrorKind.STORAGE)
             return
@@ -614,8 +649,15 @@ class ChatService:
         return reply, record if remembers else None
 
     async def _store_reply(
-        self, asked: StoredMessage, persona: Persona, reply: ModelReply, context: str | None
+        self,
+        asked: StoredMessage,
+        persona: Persona,
+        reply: ModelReply,
+        context: str | None,
+        subjects: Subjects | None = None,
     ) -> StoredMessage | None:
+        """The answer, with its estimated cost, counted in the spending counters."""
+        charge = self.spending.charge(subjects, persona.name) if subjects is not None else None
         try:
             return await self.memory.add(
                 NewMessage(
@@ -627,9 +669,10 @@ class ChatService:
                     text=reply.text,
                     created_at=utcnow(),
                     tag=persona.name,
-                    usage=reply.usage,
+                    usage=self.spending.priced(reply.usage, persona.model.model),
                     asker_id=asked.author_id,
                     context=context,
+                    charge=charge,
                 )
             )
         except MemoryUnavailable:
@@ -642,6 +685,23 @@ class ChatService:
             await self.memory.save_chain(channel, response_id, message_id)
         except MemoryUnavailable:
             log.error("could not save the response chain in %s", channel)
+
+    def _failed(
+        self, platform: str, channel: ChannelKey, kind: ErrorKind, tag: str | None = None
+    ) -> None:
+        """A turn ended in a failure line: counted (Prometheus) and remembered in the
+        database for the console, in the background (never delaying the line)."""
+        self.metrics.turn_failed(platform, kind.value)
+        failure = FailedTurn(channel, platform, kind.value, utcnow(), tag)
+        task = asyncio.create_task(self._record_failure(failure))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _record_failure(self, failure: FailedTurn) -> None:
+        try:
+            await self.memory.record_failure(failure)
+        except Exception as exc:
+            log.warning("could not record a failed turn: %s", exc.__class__.__name__)
 
     def _log_provider_error(self, err: ProviderError) -> None:
         if err.kind is ErrorKind.AUTH:
@@ -668,6 +728,8 @@ class ChatService:
 
     async def close(self) -> None:
         """Stop the background memory work (a summary cut short is written next time)."""
+        if self._background:
+            await asyncio.wait(set(self._background), timeout=2)
         await self.summarizer.stop()
         if self.embeddings is not None:
             await self.embeddings.stop()
