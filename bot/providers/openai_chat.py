@@ -14,7 +14,7 @@ from bot.context import ModelRequest
 from bot.errors import ErrorKind, ProviderError
 from bot.providers.base import DeltaSink, ModelReply
 from bot.providers.openai_errors import classify_openai_error
-from bot.providers.openai_events import json_events
+from bot.providers.openai_events import cached_tokens, json_events
 from bot.types import Usage
 
 # PLAIN_BODY_NOTE: the SDK walks every request parameter through its TypedDict transform (aliases,
@@ -86,6 +86,8 @@ class OpenAIChatProvider:
                             total_tokens=used.get("total_tokens") or 0,
                             model=chunk.get("model") or request.settings.model,
                             provider=self.name,
+                            # Reasoning tokens are already in completion_tokens.
+                            cached_input_tokens=cached_tokens(used.get("prompt_tokens_details")),
                         )
                     for choice in chunk.get("choices") or ():
                         delta = (choice.get("delta") or {}).get("content")

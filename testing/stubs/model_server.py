@@ -25,6 +25,9 @@ class Reply:
     chunk_delay: float = 0.0  # between stream chunks
     usage: tuple[int, int] = (11, 7)  # prompt, completion tokens
     burst: bool = False  # every chunk in one write: the client reads them all at once
+    cached: int = 0  # of the prompt tokens, served from the prompt cache
+    reasoning: int = 0  # of the completion tokens, spent reasoning
+    model: str | None = None  # the model the server says answered (default: the one asked)
 
 
 @dataclass
@@ -193,12 +196,14 @@ class ModelServer:
         body, behaviour = await self._begin(request)
         if not isinstance(behaviour, Reply):
             return behaviour
-        model = body.get("model", "stub")
+        model = behaviour.model or body.get("model", "stub")
         prompt, completion = behaviour.usage
         usage = {
             "prompt_tokens": prompt,
             "completion_tokens": completion,
             "total_tokens": prompt + completion,
+            "prompt_tokens_details": {"cached_tokens": behaviour.cached, "audio_tokens": 0},
+            "completion_tokens_details": {"reasoning_tokens": behaviour.reasoning},
         }
         base = {"id": "chatcmpl-stub", "created": int(time.time()), "model": model}
         if not body.get("stream"):

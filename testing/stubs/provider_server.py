@@ -28,6 +28,8 @@ class GeminiReply:
     block_reason: str | None = None  # promptFeedback.blockReason: no candidates at all
     usage: tuple[int, int] = (13, 5)
     thoughts_tokens: int = 0
+    cached: int = 0  # cachedContentTokenCount: part of the prompt, from Gemini's cache
+    model_version: str | None = None  # what the server says answered (default: the one asked)
 
 
 class ProviderServer(ModelServer):
@@ -74,7 +76,7 @@ class ProviderServer(ModelServer):
             "object": "response",
             "created_at": int(time.time()),
             "status": "completed",
-            "model": body.get("model", "stub"),
+            "model": behaviour.model or body.get("model", "stub"),
             "instructions": body.get("instructions"),
             "previous_response_id": body.get("previous_response_id"),
             "output": [item],
@@ -89,9 +91,9 @@ class ProviderServer(ModelServer):
             "metadata": {},
             "usage": {
                 "input_tokens": prompt,
-                "input_tokens_details": {"cached_tokens": 0},
+                "input_tokens_details": {"cached_tokens": behaviour.cached},
                 "output_tokens": completion,
-                "output_tokens_details": {"reasoning_tokens": 0},
+                "output_tokens_details": {"reasoning_tokens": behaviour.reasoning},
                 "total_tokens": prompt + completion,
             },
         }
@@ -151,7 +153,12 @@ class ProviderServer(ModelServer):
             return early
         if isinstance(behaviour, Reply):
             await asyncio.sleep(behaviour.delay)
-            gemini = GeminiReply(text=behaviour.text, usage=behaviour.usage)
+            gemini = GeminiReply(
+                text=behaviour.text,
+                usage=behaviour.usage,
+                cached=behaviour.cached,
+                model_version=behaviour.model,
+            )
         else:
             assert isinstance(behaviour, GeminiReply)
             gemini = behaviour
@@ -163,6 +170,8 @@ class ProviderServer(ModelServer):
         }
         if gemini.thoughts_tokens:
             usage["thoughtsTokenCount"] = gemini.thoughts_tokens
+        if gemini.cached:
+            usage["cachedContentTokenCount"] = gemini.cached
         chunks: list[dict[str, Any]] = []
         if gemini.block_reason:
             chunks.append({"promptFeedback": {"blockReason": gemini.block_reason}})
@@ -175,7 +184,7 @@ class ProviderServer(ModelServer):
             last["candidates"][0]["finishReason"] = gemini.finish_reason
             chunks.append(last)
         for chunk in chunks:
-            chunk["modelVersion"] = model
+            chunk["modelVersion"] = gemini.model_version or model
         chunks[-1]["usageMetadata"] = usage
         if method == "generateContent":
             return web.json_response(chunks[-1])  # enough for a non-streamed caller
