@@ -60,6 +60,8 @@ class MessageRow(SQLModel, table=True):
     asker_id: str | None = Field(default=None, max_length=255)
     # Answers: what the model was given, tokens per part (JSON), for `@chatbot memory`.
     context: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    # Answers: of input_tokens, those the provider served from its prompt cache.
+    cached_input_tokens: int | None = None
     # Answers: the estimated cost in USD, from the price table (bot/prices.py); None: no price.
     cost_usd: float | None = Field(default=None, sa_column=Column(Float, nullable=True))
 

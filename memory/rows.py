@@ -46,6 +46,7 @@ def stored(m: Mapping[str, Any]) -> StoredMessage:
             total_tokens=m["total_tokens"] or 0,
             model=m["model"] or "",
             provider=m["provider"] or "",
+            cached_input_tokens=m.get("cached_input_tokens") or 0,
             cost_usd=m.get("cost_usd"),
         )
     return StoredMessage(

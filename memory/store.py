@@ -161,6 +161,7 @@ class SQLStore:
             "author_is_bot": message.author_is_bot,
             "asker_id": message.asker_id,
             "context": message.context,
+            "cached_input_tokens": u.cached_input_tokens if u else None,
             "cost_usd": u.cost_usd if u else None,
         }
         row: Row = (values, message.charge)

@@ -1,5 +1,5 @@
-"""Spending limits and the console: each answer's cost, spending counters, run-time channel
-settings, failed turns.
+"""Spending limits and the console: each answer's cost (and cached input tokens), spending
+counters, run-time channel settings, failed turns.
 
 Revision ID: 0006_usage_limits
 Revises: 0003_long_memory
@@ -23,6 +23,7 @@ _BIGINT_PK = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 def upgrade() -> None:
     with op.batch_alter_table("messages") as batch:
+        batch.add_column(sa.Column("cached_input_tokens", sa.Integer(), nullable=True))
         batch.add_column(sa.Column("cost_usd", sa.Float(), nullable=True))
     op.create_table(
         "usage_counts",
@@ -61,3 +62,4 @@ def downgrade() -> None:
     op.drop_table("usage_counts")
     with op.batch_alter_table("messages") as batch:
         batch.drop_column("cost_usd")
+        batch.drop_column("cached_input_tokens")
