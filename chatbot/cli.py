@@ -12,9 +12,8 @@ import sys
 
 from dotenv import load_dotenv
 
-from chatbot.config import SECRET_NAMES, AppSettings, ConfigError
-from chatbot.providers import PROVIDERS, check_provider_name, missing_for
-from chatbot.redact import redact_url
+from chatbot.config import AppSettings, ConfigError
+from chatbot.providers import check_provider_name
 
 
 def freeze_startup_objects() -> None:
@@ -52,24 +51,6 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_slack(settings: AppSettings) -> None:
-    if settings.slack is not None:
-        ways = [
-            name
-            for name, on in (
-                ("HTTP /slack/events", settings.slack.signing_secret),
-                ("Socket Mode", settings.slack.app_token),
-            )
-            if on
-        ]
-        print(f"slack:     on ({', '.join(ways)}), API {redact_url(settings.slack.base_url)}")
-    elif "SLACK_BOT_TOKEN" in settings.secrets:
-        print(
-            "slack:     off: SLACK_BOT_TOKEN is set, but neither SLACK_SIGNING_SECRET (HTTP) "
-            "nor SLACK_APP_TOKEN (Socket Mode)"
-        )
-
-
 def _db(args: argparse.Namespace) -> int:
     import asyncio
 
@@ -97,40 +78,14 @@ def _db(args: argparse.Namespace) -> int:
 
 
 def _check(_: argparse.Namespace) -> int:
+    from chatbot.check_report import check_lines
     from chatbot.providers import check_tag_providers
 
     settings = AppSettings.from_env()
     check_tag_providers(settings)
-    model = settings.bot.model
-    check_provider_name(model.provider)
-    # Every URL printed goes through redact_url: passwords and tokens hide in URLs too.
-    print(f"database:  {redact_url(settings.database_url)}")
-    print(f"provider:  {model.provider}  model: {model.model}")
-    if settings.openai_base_url:
-        print(f"base url:  {redact_url(settings.openai_base_url)}")
-    tags = settings.tags
-    print(f"config:    {tags.source}")
-    print(f"tags:      {', '.join('@' + t for t in tags.tags)}")
-    print(f"moderation: {'on' if tags.moderation else 'off'}")
-    if settings.redis_url:
-        print(f"redis:     {redact_url(settings.redis_url)}")
-    for name in SECRET_NAMES:
-        state = "set" if name in settings.secrets else "missing"
-        print(f"{name:22} {state}")
-    _check_slack(settings)
-    if settings.gemini_base_url:
-        print(f"gemini url: {redact_url(settings.gemini_base_url)}")
-    print()
-    for name in PROVIDERS:
-        missing = missing_for(settings, name)
-        mark = "*" if name == model.provider else " "
-        print(f"{mark} {name:18} {'ready' if missing is None else 'missing: ' + missing}")
-    chosen = missing_for(settings, model.provider)
-    if chosen:
-        print(
-            f"\nMissing for {model.provider}: {chosen}. "
-            "The web chat runs, but @chatbot will answer with setup instructions."
-        )
+    check_provider_name(settings.bot.model.provider)
+    for line in check_lines(settings):
+        print(line)
     return 0
 
 

@@ -38,6 +38,7 @@ SECRET_NAMES = (
     "DISCORD_TOKEN",
     "CHATBOT_WEB_TOKEN",
     "CHATBOT_METRICS_TOKEN",
+    "CHATBOT_ADMIN_TOKEN",
 )
 
 
@@ -104,6 +105,8 @@ class AppSettings:
     metrics: bool = True  # CHATBOT_METRICS=off removes GET /metrics
     metrics_token: str | None = field(default=None, repr=False)  # CHATBOT_METRICS_TOKEN
     api_docs: bool = False  # CHATBOT_API_DOCS=on serves FastAPI's /docs, /redoc, /openapi.json
+    # CHATBOT_ADMIN_TOKEN: the operator's console at GET /admin (chatbot/console/); None: off.
+    admin_token: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> AppSettings:
@@ -127,6 +130,7 @@ class AppSettings:
             metrics=read.flag("CHATBOT_METRICS", default=True),
             metrics_token=read.text("CHATBOT_METRICS_TOKEN"),
             api_docs=read.flag("CHATBOT_API_DOCS"),
+            admin_token=_admin_token(read),
         )
 
 
@@ -221,6 +225,19 @@ def _cors(read: Env) -> CorsPolicy:
         return CorsPolicy.parse(read.text("CHATBOT_CORS_ORIGINS"))
     except ValueError as exc:
         raise ConfigError(f"CHATBOT_CORS_ORIGINS: {exc}") from exc
+
+
+MIN_ADMIN_TOKEN = 16  # characters: the console's login is the token alone
+
+
+def _admin_token(read: Env) -> str | None:
+    token = read.text("CHATBOT_ADMIN_TOKEN")
+    if token is not None and len(token) < MIN_ADMIN_TOKEN:
+        raise ConfigError(
+            f"CHATBOT_ADMIN_TOKEN must be at least {MIN_ADMIN_TOKEN} characters "
+            "(for example: python -c 'import secrets; print(secrets.token_urlsafe(24))')"
+        )
+    return token
 
 
 def _tags_config(read: Env) -> FileConfig:
