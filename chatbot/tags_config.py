@@ -255,9 +255,6 @@ def _check_prices(source: _Source, prices: object) -> None:
     for model, price in table.get("models", {}).items():
         where = ("prices", "models", model)
         _check(source, where, price, _PRICE_KEYS)
-        for key in ("input", "output"):
-            if key not in price:
-                raise source.error(where, None, f"{key} is missing (USD per million tokens)")
         for key, value in price.items():
             if value < 0:
                 raise source.error(where, key, "must be 0 or more")
@@ -375,7 +372,7 @@ def _typed(data: dict[str, Any], source_name: str, user: _Source | None, name: s
         memory=dict(data.get("memory", {})),
         source=source_name,
         limits=_limits(data.get("limits")) or (),
-        prices=_prices(data.get("prices", {})),
+        prices=_prices(data.get("prices", {}), user),
     )
 
 
@@ -397,7 +394,13 @@ def _limits(
     )
 
 
-def _prices(table: dict[str, Any]) -> PriceTable:
+def _prices(table: dict[str, Any], user: _Source | None) -> PriceTable:
+    """Merged over the shipped table first, so a file may change one price of a listed model."""
+    for name, p in table.get("models", {}).items():
+        for key in ("input", "output"):
+            if key not in p:
+                problem = f"{key} is missing (USD per million tokens)"
+                raise _error_in(user, ("prices", "models", name), None, problem)
     models = {
         name: Price(
             input=float(p["input"]),
