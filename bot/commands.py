@@ -59,7 +59,7 @@ def _figures(totals: list[UsageTotal]) -> str:
     parts = [
         f"{t.model or '?'} {t.total_tokens:,} tokens "
         f"(in {t.input_tokens:,} / out {t.output_tokens:,}, {t.answers} answers, "
-        f"about {usd(t.cost_usd)})"
+        f"est. {usd(t.cost_usd)})"
         for t in totals
     ]
     return "; ".join(parts)

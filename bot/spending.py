@@ -107,6 +107,8 @@ class Use:
 def usd(amount: float) -> str:
     if amount == 0:
         return "$0"
+    if abs(amount) < 0.00005:
+        return "under $0.0001"
     return f"${amount:.4f}" if abs(amount) < 0.01 else f"${amount:,.2f}"
 
 

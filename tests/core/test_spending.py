@@ -195,7 +195,7 @@ async def test_usage_shows_the_askers_own_use_and_the_limits_on_them() -> None:
     await ask(service, said("@chatbot hi"))
     await ask(service, said("@chatbot hi", author=BOB))
     text = (await ask(service, said("@chatbot usage"))).texts()[0]
-    assert "gpt-x-2025-04-14 36 tokens (in 22 / out 14, 2 answers, about $0.0002)" in text
+    assert "gpt-x-2025-04-14 36 tokens (in 22 / out 14, 2 answers, est. $0.0002)" in text
     assert "You (all channels): today 18 tokens ($0.0001), this month 18 tokens" in text
     assert (
         "• each person, per day: 18 tokens of 20,000 tokens used (resets at 00:00 UTC, in 12 h)"
