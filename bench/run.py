@@ -363,6 +363,16 @@ async def bench_turn_cost(tmp: Path, args: argparse.Namespace, pg: str) -> list[
     return rows
 
 
+async def bench_limits(args: argparse.Namespace, pg: str) -> list[Row]:
+    """Spending limits at `args.big` stored answers against 100 (bench/spending.py)."""
+    from bench.spending import run as spending
+
+    found = await spending(
+        argparse.Namespace(small=100, big=args.big, turns=args.turns, postgres=pg)
+    )
+    return [Row(what, ours, baseline, ratio) for what, ours, baseline, ratio in found]
+
+
 # -- Redis ---------------------------------------------------------------------------------
 
 
@@ -455,7 +465,7 @@ def table(rows: list[Row]) -> str:
 async def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m bench")
     p.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
-    p.add_argument("--only", default="fanout,turns,cost,redis,pictures")
+    p.add_argument("--only", default="fanout,turns,cost,limits,redis,pictures")
     args = p.parse_args(argv)
     quick = args.quick
     args.clients = 50 if quick else 200
@@ -471,7 +481,7 @@ async def main(argv: list[str] | None = None) -> None:
     env = os.environ
     pg_dir = None
     pg = env.get("CHATBOT_TEST_POSTGRES_URL")
-    if not pg and only & {"cost", "redis"}:
+    if not pg and only & {"cost", "limits", "redis"}:
         found = _exports("scripts/ci/start-postgres.sh")
         pg, pg_dir = found["CHATBOT_TEST_POSTGRES_URL"], found["CHATBOT_TEST_POSTGRES_DIR"]
     redis_bin = env.get("CHATBOT_TEST_REDIS_SERVER")
@@ -490,6 +500,9 @@ async def main(argv: list[str] | None = None) -> None:
             if "cost" in only:
                 assert pg is not None
                 rows += await bench_turn_cost(tmp, args, pg)
+            if "limits" in only:
+                assert pg is not None
+                rows += await bench_limits(args, pg)
             if "redis" in only:
                 assert pg is not None and redis_bin is not None
                 rows += await bench_redis(tmp, args, pg, redis_bin)

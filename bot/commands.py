@@ -12,6 +12,7 @@ from datetime import datetime, time
 from bot.channel_rules import ChatRules
 from bot.memory import Memory
 from bot.personas import Persona
+from bot.spending import usd
 from bot.types import IncomingMessage, UsageTotal, utcnow
 
 COMMANDS = ("help", "reset", "usage", "memory", "forget me")
@@ -34,7 +35,7 @@ def help_text(personas: Mapping[str, Persona], default: str, name: str) -> str:
         lines.append(f"@{persona.name}{mark}: {persona.description or 'no description'}")
     lines.append(
         f"Commands: @{name} help · @{name} reset (forget this channel) · "
-        f"@{name} usage (tokens used here) · @{name} memory (what I remember here) · "
+        f"@{name} usage (tokens, cost and your limits) · @{name} memory (what I remember here) · "
         f"@{name} forget me (delete your messages here)"
     )
     return "\n".join(lines)
@@ -64,7 +65,8 @@ def _figures(totals: list[UsageTotal]) -> str:
         return "none"
     parts = [
         f"{t.model or '?'} {t.total_tokens:,} tokens "
-        f"(in {t.input_tokens:,} / out {t.output_tokens:,}, {t.answers} answers)"
+        f"(in {t.input_tokens:,} / out {t.output_tokens:,}, {t.answers} answers, "
+        f"est. {usd(t.cost_usd)})"
         for t in totals
     ]
     return "; ".join(parts)

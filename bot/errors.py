@@ -19,6 +19,7 @@ class ErrorKind(StrEnum):
     STORAGE = "storage_unavailable"
     NOT_STORED = "not_stored"  # the store refused this one message (a bug, a bad value)
     THROTTLED = "too_many_turns"  # one source asked more than its share (bot/limits.py)
+    OVER_LIMIT = "over_limit"  # a spending limit is reached (bot/spending.py says which)
     USAGE = "usage_hint"  # not a failure of anything: the message needs more text
     FILE_REFUSED = "file_refused"  # an attached file was not read (size, type, count, host)
     NO_VISION = "cannot_see"  # the model reads text only: its images were named, not shown
@@ -49,6 +50,7 @@ USER_LINES: dict[ErrorKind, str] = {
     ErrorKind.SERVER_FAILURE: "Something went wrong on my side while answering. Please try again.",
     ErrorKind.FILE_REFUSED: "A file could not be read.",
     ErrorKind.NO_VISION: "This model cannot read images, so I answered from the text only.",
+    ErrorKind.OVER_LIMIT: "A spending limit is reached here; an admin can say when it resets.",
 }
 
 

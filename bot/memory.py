@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Protocol
 
 from bot.tools.base import ToolResult
 from bot.types import (
     ChannelKey,
+    ChannelSettings,
     ChannelState,
+    CounterKey,
+    DaySpend,
+    FailedTurn,
     MemoryStats,
     NewAttachment,
     NewMessage,
@@ -30,7 +34,8 @@ class Memory(Protocol):
 
         Returns None when (platform, platform_message_id) is already stored: this is the
         de-duplication point, in the database, so that a platform's retry, a restart or a
-        second process never answers the same post twice. Raises MemoryUnavailable.
+        second process never answers the same post twice. An answer's `charge` is added to
+        the spending counters in the same transaction. Raises MemoryUnavailable.
         """
         ...
 
@@ -114,6 +119,25 @@ class Memory(Protocol):
 
     async def usage(self, channel: ChannelKey, since: datetime | None = None) -> list[UsageTotal]:
         """Token usage of the channel's stored answers (created at or after `since`), by model."""
+        ...
+
+    # -- spending limits, run-time channel settings, failed turns ---------------------------
+
+    async def spent(self, keys: Sequence[CounterKey], since: date) -> list[DaySpend]:
+        """The counters' totals per UTC day from `since` on: one indexed read, whatever the
+        number of stored answers."""
+        ...
+
+    async def channel_settings(self) -> list[ChannelSettings]:
+        """Every channel's settings changed at run time (a small table: the operator's)."""
+        ...
+
+    async def save_channel_settings(self, settings: ChannelSettings) -> None:
+        """Store a channel's run-time settings; with every value None, remove them."""
+        ...
+
+    async def record_failure(self, failure: FailedTurn) -> None:
+        """Remember a failed turn (its kind, when, where) for the console."""
         ...
 
     # -- long memory: derived data beside the transcript, rebuildable from it ---------------

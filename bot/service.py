@@ -20,6 +20,7 @@ from datetime import datetime
 from bot.addressing import Addressed, TagParser
 from bot.attachments import prepare_upload, read_attachments
 from bot.chain import chain_eligible, load_chain
+from bot.channel_overrides import ChannelOverrides
 from bot.channel_rules import ChatRules
 from bot.commands import command_of, forget_me, help_text, memory_report, unknown
 from bot.commands import reset as reset_channel
@@ -46,6 +47,7 @@ from bot.providers.base import DeltaSink, Embedder, ModelReply, Provider
 from bot.retry import Sleep, call_with_retries
 from bot.routing import route
 from bot.settings import BotSettings
+from bot.spending import Spending, Subjects, subjects_for, subjects_of
 from bot.tag_behaviour import Prepared, needs_usage_hint, prepare
 from bot.text import repair
 from bot.tokens import context_window, counter_for
@@ -53,7 +55,9 @@ from bot.tools.base import Source, Tool, ToolContext, ToolRound
 from bot.tools.loop import ToolLog, tool_loop
 from bot.tools.toolbox import ToolBox, label_of
 from bot.types import (
+    ChannelKey,
     ChannelState,
+    FailedTurn,
     IncomingMessage,
     NewMessage,
     StoredAttachment,
@@ -96,6 +100,7 @@ class ChatService:
         metrics: Metrics = NO_METRICS,
         embedder: Embedder | None = None,
         tools: ToolBox | None = None,
+        clock: Callable[[], datetime] = utcnow,
     ):
         self.memory = memory
         # Providers by name ("openai", "openai-responses", "gemini"): a persona picks one.
@@ -110,7 +115,14 @@ class ChatService:
         # Answers being written, by the (platform, message id) they answer: a deletion stops one.
         self._answering: dict[tuple[str, str], asyncio.Task[None]] = {}
         self._auth_logged = False
-        self.rules = rules or ChatRules()  # per-channel personas, command permissions
+        # Per-channel personas, command permissions: the file's, with the console's over them
+        # (read through a short-lived cache: bot/channel_overrides.py).
+        self.channel_settings = ChannelOverrides(memory, rules or ChatRules())
+        # Spending limits and each answer's cost (bot/spending.py).
+        self.spending = Spending(
+            memory, settings.spending, limits_for=self.channel_settings.limits_for, clock=clock
+        )
+        self._background: set[asyncio.Task[None]] = set()  # failed turns being recorded
         self.moderator = moderator  # None: moderation off
         self.metrics = metrics
         # When a person last spoke in a post with no readable text, by channel (bot-loop guard).
@@ -126,6 +138,10 @@ class ChatService:
         self.embedder = embedder
         self.embeddings = EmbeddingWorker(memory, embedder) if embedder is not None else None
         self.tools = tools  # None: no tools at all (bot/tools/toolbox.py picks a turn's)
+
+    @property
+    def rules(self) -> ChatRules:
+        return self.channel_settings.rules
 
     # -- what adapters may ask -------------------------------------------------------------
 
@@ -253,6 +269,7 @@ class ChatService:
                 self._person_spoke(message.channel, message.time)
             return Received(stored=None)
         message = _repaired(message)
+        await self.channel_settings.refresh()  # at most one small read every few seconds
         try:
             addressed = await self._addressed(message)
             command = None
@@ -312,7 +329,7 @@ class ChatService:
     async def _refuse(
         self, message: IncomingMessage, target: ReplyTarget, kind: ErrorKind
     ) -> Received:
-        self.metrics.turn_failed(message.platform, kind.value)
+        self._failed(message.platform, message.channel, kind)
         delivery = Delivery(target, self.settings.name)
         concerns_bot = (
             message.mentions_bot
@@ -394,6 +411,8 @@ class ChatService:
         await self.summarizer.idle()
         if self.embeddings is not None:
             await self.embeddings.idle()
+        while self._background:
+            await asyncio.gather(*list(self._background), return_exceptions=True)
 
     async def _bot_run_allows(self, asked: StoredMessage) -> bool:
         """Another bot addressed us: answer unless we already answered bots `max_bot_turns`
@@ -444,12 +463,12 @@ class ChatService:
             raise
         except MemoryUnavailable:
             log.warning("memory unavailable while answering in %s", asked.channel)
-            self.metrics.turn_failed(asked.platform, ErrorKind.STORAGE.value)
+            self._failed(asked.platform, asked.channel, ErrorKind.STORAGE, persona.name)
             await delivery.fail(USER_LINES[ErrorKind.STORAGE], ErrorKind.STORAGE)
         except Exception:
             # Whatever went wrong, the room hears that it did: never silence.
             log.exception("unexpected failure answering in %s", asked.channel)
-            self.metrics.turn_failed(asked.platform, ErrorKind.SERVER_FAILURE.value)
+            self._failed(asked.platform, asked.channel, ErrorKind.SERVER_FAILURE, persona.name)
             if not delivery.finished:
                 await delivery.fail(USER_LINES[ErrorKind.SERVER_FAILURE], ErrorKind.SERVER_FAILURE)
 
@@ -477,8 +496,16 @@ class ChatService:
             return
         if message.source is not None and not self.source_limits.allow(message.source):
             log.info("turn limit reached for a source in %s", asked.channel)
-            self.metrics.turn_failed(asked.platform, ErrorKind.THROTTLED.value)
+            self._failed(asked.platform, asked.channel, ErrorKind.THROTTLED, persona.name)
             await delivery.fail(USER_LINES[ErrorKind.THROTTLED], ErrorKind.THROTTLED)
+            return
+        # Spending limits: one read of the counters; over one, a line and no model call.
+        subjects = subjects_of(asked, message)
+        over = await self.spending.refusal(subjects, asked.channel, persona.name)
+        if over is not None:
+            log.info("spending limit reached in %s: %s", asked.channel, over[0])
+            self._failed(asked.platform, asked.channel, ErrorKind.OVER_LIMIT, persona.name)
+            await delivery.fail(over[1], ErrorKind.OVER_LIMIT)
             return
         prepared = self._prepare(persona, addressed, asked)
         tools = self.tools.for_turn(persona, message) if self.tools is not None else {}
@@ -491,12 +518,12 @@ class ChatService:
                     )
             except ProviderError as err:
                 self._log_provider_error(err)
-                self.metrics.turn_failed(asked.platform, err.kind.value)
+                self._failed(asked.platform, asked.channel, err.kind, persona.name)
                 await self._save_tool_calls(asked, None, used)
                 await delivery.fail(err.user_line, err.kind)
                 return
             reply = replace(reply, text=repair(with_sources(reply.text, reply.sources)))
-            stored = await self._store_reply(asked, persona, reply, context)
+            stored = await self._store_reply(asked, persona, reply, context, subjects)
             await self._save_tool_calls(asked, stored.id if stored else None, used)
             if reply.response_id and stored is not None and persona.behaviour == "chat":
                 # The chain now holds everything up to the question (see bot/chain.py).
@@ -548,6 +575,8 @@ class ChatService:
                     text = await reset_channel(self.memory, self.rules, channel, up_to_id, message)
                 elif command == "usage":
                     text = await usage_lines(self.memory, channel)
+                    own = await self.spending.report(subjects_for(message, channel), channel)
+                    text = f"{text}\n{own}"
                 elif command == "forget me":
                     text = await forget_me(self.memory, self.rules, channel, message)
                 elif command == "memory":
@@ -811,8 +840,15 @@ class ChatService:
         return reply, record if remembers else None
 
     async def _store_reply(
-        self, asked: StoredMessage, persona: Persona, reply: ModelReply, context: str | None
+        self,
+        asked: StoredMessage,
+        persona: Persona,
+        reply: ModelReply,
+        context: str | None,
+        subjects: Subjects | None = None,
     ) -> StoredMessage | None:
+        """The answer, with its estimated cost, counted in the spending counters."""
+        charge = self.spending.charge(subjects, persona.name) if subjects is not None else None
         try:
             return await self.memory.add(
                 NewMessage(
@@ -824,9 +860,10 @@ class ChatService:
                     text=reply.text,
                     created_at=utcnow(),
                     tag=persona.name,
-                    usage=reply.usage,
+                    usage=self.spending.priced(reply.usage, persona.model.model),
                     asker_id=asked.author_id,
                     context=context,
+                    charge=charge,
                 )
             )
         except MemoryUnavailable:
@@ -854,6 +891,23 @@ class ChatService:
         except MemoryUnavailable:
             log.error("could not save the response chain in %s", channel)
 
+    def _failed(
+        self, platform: str, channel: ChannelKey, kind: ErrorKind, tag: str | None = None
+    ) -> None:
+        """A turn ended in a failure line: counted (Prometheus) and remembered in the
+        database for the console, in the background (never delaying the line)."""
+        self.metrics.turn_failed(platform, kind.value)
+        failure = FailedTurn(channel, platform, kind.value, utcnow(), tag)
+        task = asyncio.create_task(self._record_failure(failure))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _record_failure(self, failure: FailedTurn) -> None:
+        try:
+            await self.memory.record_failure(failure)
+        except Exception as exc:
+            log.warning("could not record a failed turn: %s", exc.__class__.__name__)
+
     def _log_provider_error(self, err: ProviderError) -> None:
         if err.kind is ErrorKind.AUTH:
             if not self._auth_logged:
@@ -879,6 +933,8 @@ class ChatService:
 
     async def close(self) -> None:
         """Stop the background memory work (a summary cut short is written next time)."""
+        if self._background:
+            await asyncio.wait(set(self._background), timeout=2)
         await self.summarizer.stop()
         if self.embeddings is not None:
             await self.embeddings.stop()

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+
+from bot.prices import PriceTable
+from bot.types import Limit
 
 DEFAULT_MODEL = "gpt-4.1"  # what the course uses
 DEFAULT_GEMINI_MODEL = "gemini-2.5-flash"  # when CHATBOT_PROVIDER=gemini and no CHATBOT_MODEL
@@ -81,6 +85,16 @@ class FileLimits:
 
 
 @dataclass(frozen=True, slots=True)
+class SpendingSettings:
+    """Spending limits and prices (bot/spending.py), from the TOML: `[[limits]]`, each tag's
+    `[[tags.<tag>.limits]]`, and `[prices]`."""
+
+    limits: tuple[Limit, ...] = ()
+    tag_limits: Mapping[str, tuple[Limit, ...]] = field(default_factory=dict)
+    prices: PriceTable = field(default_factory=PriceTable)
+
+
+@dataclass(frozen=True, slots=True)
 class BotSettings:
     name: str = "chatbot"
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
@@ -101,3 +115,4 @@ class BotSettings:
     # long one tool may take.
     max_tool_rounds: int = 3
     tool_timeout: float = 20.0
+    spending: SpendingSettings = field(default_factory=SpendingSettings)

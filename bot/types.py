@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Literal
+from datetime import UTC, date, datetime
+from typing import Literal, NamedTuple
 
 # An opaque, platform-prefixed conversation name: `web:<room>`,
 # `discord:<guild>:<channel>[:<thread>]`, `slack:<team>:<channel>[:<thread_ts>]`.
@@ -127,6 +127,9 @@ class IncomingMessage:
     viewing: Viewed | None = None
     # Files on the message (and, for a reply that asks about them, on the message it answers).
     attachments: tuple[Attachment, ...] = ()
+    # The channel a thread belongs to (Slack, Discord threads): spending limits per channel
+    # count a thread's answers with its channel's. None outside threads.
+    parent_channel: ChannelKey | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +139,54 @@ class Usage:
     total_tokens: int = 0
     model: str = ""
     provider: str = ""
+    # Of input_tokens, those the provider served from its prompt cache (billed lower).
+    cached_input_tokens: int = 0
+    # What the answer cost, estimated from the price table (bot/prices.py); None: no price.
+    cost_usd: float | None = None
+
+
+Scope = Literal["user", "channel", "platform"]
+Period = Literal["day", "month"]
+
+
+@dataclass(frozen=True, slots=True)
+class Limit:
+    """A spending limit (`[[limits]]` in the TOML): at most `tokens` or `cost_usd` per UTC
+    `period`, for each user, each channel or each platform; `tag`: only that tag's answers."""
+
+    scope: Scope
+    period: Period
+    tokens: int | None = None
+    cost_usd: float | None = None
+    tag: str | None = None
+
+
+class CounterKey(NamedTuple):
+    """One spending counter: what a scope's subject (a user, a channel, a platform) spent,
+    on all tags (`tag` "") or on one."""
+
+    scope: str
+    subject: str
+    tag: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Charge:
+    """What a stored answer adds to the spending counters: its usage, on `day` (UTC)."""
+
+    day: date
+    keys: tuple[CounterKey, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DaySpend:
+    """A counter's total on one UTC day."""
+
+    key: CounterKey
+    day: date
+    tokens: int
+    cost_usd: float
+    answers: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +209,8 @@ class NewMessage:
     author_is_bot: bool = False
     asker_id: str | None = None  # answers: who asked
     context: str | None = None  # answers: what the model was given, tokens per part (JSON)
+    # Answers: the spending counters it counts in, written with it (bot/spending.py).
+    charge: Charge | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,6 +258,7 @@ class UsageTotal:
     input_tokens: int
     output_tokens: int
     total_tokens: int
+    cost_usd: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,3 +286,26 @@ class MemoryStats:
 
     messages: int
     last_context: str | None  # the newest answer's context sizes (JSON), if any
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelSettings:
+    """A channel's settings changed at run time (the operator's console), over the TOML's.
+    None: the TOML's value holds. `limits` replaces the TOML's `[[limits]]` in that channel."""
+
+    channel: ChannelKey
+    persona: str | None = None
+    system_prompt: str | None = None
+    limits: tuple[Limit, ...] | None = None
+    updated_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FailedTurn:
+    """An addressed turn that ended in a failure line (errors by kind, for the console)."""
+
+    channel: ChannelKey
+    platform: str
+    kind: str
+    created_at: datetime
+    tag: str | None = None

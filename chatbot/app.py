@@ -150,4 +150,11 @@ def create_app(
         router = adapter.router()
         if router is not None:
             app.include_router(router)
+    if settings.admin_token:
+        # The operator's console, GET /admin: only when CHATBOT_ADMIN_TOKEN is set.
+        from chatbot.console.routes import build_console_router
+
+        console = build_console_router(settings, service, store)
+        app.state.console = console  # its routes, for the test that none answers unasked
+        app.include_router(console)
     return app

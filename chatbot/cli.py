@@ -13,9 +13,8 @@ import sys
 
 from dotenv import load_dotenv
 
-from chatbot.config import SECRET_NAMES, AppSettings, ConfigError
-from chatbot.providers import PROVIDERS, check_provider_name, missing_for
-from chatbot.redact import redact_url
+from chatbot.config import AppSettings, ConfigError
+from chatbot.providers import check_provider_name
 
 
 def freeze_startup_objects() -> None:
@@ -53,48 +52,6 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_discord(settings: AppSettings) -> None:
-    discord = settings.discord
-    if not discord.token:
-        return
-    if discord.shard_ids is not None:
-        shards = f"shards {','.join(map(str, discord.shard_ids))} of {discord.shard_count}"
-    elif discord.sharded:
-        shards = f"all {discord.shard_count or 'auto'} shards"
-    else:
-        shards = "one connection"
-    where = ", ".join(map(str, discord.guilds)) if discord.guilds else "globally"
-    commands = f"commands registered {where}" if discord.syncs_commands else "commands: not here"
-    content = "on" if discord.message_content else "off"
-    print(f"discord:   on ({shards}; {commands}; Message Content intent {content})")
-
-
-def _check_slack(settings: AppSettings) -> None:
-    slack = settings.slack
-    if slack is not None:
-        ways = [
-            name
-            for name, on in (
-                ("HTTP /slack/events", slack.signing_secret),
-                ("Socket Mode", slack.app_token),
-            )
-            if on
-        ]
-        mode = (
-            "installed through OAuth: GET /slack/install, installations in the database"
-            if slack.distributed
-            else "one workspace (SLACK_BOT_TOKEN)"
-        )
-        print(f"slack:     on ({', '.join(ways)}), API {redact_url(slack.base_url)}")
-        print(f"           {mode}; slash command {slack.command}; status {slack.status}")
-    elif "SLACK_BOT_TOKEN" in settings.secrets or "SLACK_CLIENT_SECRET" in settings.secrets:
-        way = "SLACK_BOT_TOKEN" if "SLACK_BOT_TOKEN" in settings.secrets else "SLACK_CLIENT_ID"
-        print(
-            f"slack:     off: {way} is set, but neither SLACK_SIGNING_SECRET (HTTP) "
-            "nor SLACK_APP_TOKEN (Socket Mode)"
-        )
-
-
 def _db(args: argparse.Namespace) -> int:
 
     from memory.migrate import SchemaError, current, head, upgrade
@@ -121,54 +78,15 @@ def _db(args: argparse.Namespace) -> int:
 
 
 def _check(_: argparse.Namespace) -> int:
-    from bot.attachments import megabytes
+    from chatbot.check_report import check_lines
     from chatbot.providers import check_tag_providers
-    from memory.files import default_files_dir
+    from chatbot.tool_report import tool_lines
 
     settings = AppSettings.from_env()
     check_tag_providers(settings)
-    model = settings.bot.model
-    check_provider_name(model.provider)
-    # Every URL printed goes through redact_url: passwords and tokens hide in URLs too.
-    print(f"database:  {redact_url(settings.database_url)}")
-    print(f"provider:  {model.provider}  model: {model.model}")
-    if settings.openai_base_url:
-        print(f"base url:  {redact_url(settings.openai_base_url)}")
-    tags = settings.tags
-    print(f"config:    {tags.source}")
-    print(f"tags:      {', '.join('@' + t for t in tags.tags)}")
-    print(f"moderation: {'on' if tags.moderation else 'off'}")
-    files = settings.files_dir or str(default_files_dir(settings.database_url))
-    limits = settings.bot.files
-    print(
-        f"files:     {files} (up to {settings.files_inline_max:,} bytes in the database); "
-        f"at most {megabytes(limits.max_bytes)}, {limits.max_files} a message, "
-        f"{limits.images_per_turn} images a turn; hosts: {', '.join(settings.file_hosts)}"
-    )
-    if settings.redis_url:
-        print(f"redis:     {redact_url(settings.redis_url)}")
-    for name in SECRET_NAMES:
-        state = "set" if name in settings.secrets else "missing"
-        print(f"{name:22} {state}")
-    _check_slack(settings)
-    _check_discord(settings)
-    from chatbot.tool_report import tool_lines
-
-    for line in asyncio.run(tool_lines(settings)):
+    check_provider_name(settings.bot.model.provider)
+    for line in check_lines(settings, tools=asyncio.run(tool_lines(settings))):
         print(line)
-    if settings.gemini_base_url:
-        print(f"gemini url: {redact_url(settings.gemini_base_url)}")
-    print()
-    for name in PROVIDERS:
-        missing = missing_for(settings, name)
-        mark = "*" if name == model.provider else " "
-        print(f"{mark} {name:18} {'ready' if missing is None else 'missing: ' + missing}")
-    chosen = missing_for(settings, model.provider)
-    if chosen:
-        print(
-            f"\nMissing for {model.provider}: {chosen}. "
-            "The web chat runs, but @chatbot will answer with setup instructions."
-        )
     return 0
 
 

@@ -28,7 +28,7 @@ from bot.settings import (
     ModelSettings,
 )
 from chatbot.model_keys import MODEL_KEYS
-from chatbot.tags_config import ConfigFileError, FileConfig, load_config
+from chatbot.tags_config import ConfigFileError, FileConfig, build_spending, load_config
 from memory.files import INLINE_MAX
 from memory.store import DEFAULT_DATABASE_URL
 
@@ -42,6 +42,7 @@ SECRET_NAMES = (
     "DISCORD_TOKEN",
     "CHATBOT_WEB_TOKEN",
     "CHATBOT_METRICS_TOKEN",
+    "CHATBOT_ADMIN_TOKEN",
 )
 
 
@@ -112,6 +113,8 @@ class AppSettings:
     files_dir: str | None = None  # CHATBOT_FILES_DIR; None: beside the SQLite file
     files_inline_max: int = INLINE_MAX  # CHATBOT_FILES_INLINE_MAX: bytes kept in the database
     file_hosts: tuple[str, ...] = DEFAULT_FILE_HOSTS  # CHATBOT_FILE_HOSTS
+    # CHATBOT_ADMIN_TOKEN: the operator's console at GET /admin (chatbot/console/); None: off.
+    admin_token: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> AppSettings:
@@ -127,6 +130,7 @@ class AppSettings:
             bot=replace(
                 bot,
                 memory=memory_settings(read, tags),
+                spending=build_spending(tags),
                 max_tool_rounds=tags.max_tool_rounds,
                 tool_timeout=tags.tool_timeout,
             ),
@@ -148,6 +152,7 @@ class AppSettings:
             files_dir=read.text("CHATBOT_FILES_DIR"),
             files_inline_max=read.count("CHATBOT_FILES_INLINE_MAX", INLINE_MAX),
             file_hosts=file_hosts,
+            admin_token=_admin_token(read),
         )
 
 
@@ -318,6 +323,19 @@ def _cors(read: Env) -> CorsPolicy:
         return CorsPolicy.parse(read.text("CHATBOT_CORS_ORIGINS"))
     except ValueError as exc:
         raise ConfigError(f"CHATBOT_CORS_ORIGINS: {exc}") from exc
+
+
+MIN_ADMIN_TOKEN = 16  # characters: the console's login is the token alone
+
+
+def _admin_token(read: Env) -> str | None:
+    token = read.text("CHATBOT_ADMIN_TOKEN")
+    if token is not None and len(token) < MIN_ADMIN_TOKEN:
+        raise ConfigError(
+            f"CHATBOT_ADMIN_TOKEN must be at least {MIN_ADMIN_TOKEN} characters "
+            "(for example: python -c 'import secrets; print(secrets.token_urlsafe(24))')"
+        )
+    return token
 
 
 def _tags_config(read: Env) -> FileConfig:

@@ -1,4 +1,5 @@
-"""The TOML configuration file: tags (personas), per-channel settings, commands, moderation.
+"""The TOML configuration file: tags (personas), per-channel settings, commands, moderation,
+long memory, spending limits and prices.
 
 The built-in file `chatbot/default_config.toml` is always loaded; the file named by
 CHATBOT_CONFIG is merged over it (per tag, per key). Errors name the file, the line and the key.
@@ -18,9 +19,12 @@ from typing import Any
 
 from bot.channel_rules import ChannelOverride, ChatRules, CommandPolicy
 from bot.personas import Persona
-from bot.settings import BotSettings
+from bot.prices import Price, PriceTable
+from bot.settings import BotSettings, SpendingSettings
+from bot.spending import PERIODS, SCOPES
 from bot.tools.builtin import BUILTIN_NAMES
 from bot.tools.mcp import MCPServerSettings
+from bot.types import Limit
 from chatbot.model_keys import MODEL_KEYS
 
 log = logging.getLogger(__name__)
@@ -58,6 +62,7 @@ class TagSpec:
     tool_roles: list[str] = field(default_factory=list)
     tool_users: list[str] = field(default_factory=list)
     web_search: bool = False
+    limits: tuple[Limit, ...] = ()  # `[[tags.<name>.limits]]`: on this tag's answers only
     # The ModelSettings keys this tag sets (chatbot/model_keys.py): `model`, `temperature` ...
     model: dict[str, Any] = field(default_factory=dict)
 
@@ -78,6 +83,8 @@ class FileConfig:
     tool_timeout: float = 20.0
     moderation: bool = False
     source: str = "(built-in defaults)"
+    limits: tuple[Limit, ...] = ()  # `[[limits]]`
+    prices: PriceTable = field(default_factory=PriceTable)  # `[prices]`
 
 
 # Each key's expected type: (python types accepted, a word for the error message).
@@ -86,6 +93,7 @@ _INT = ((int,), "an integer")
 _STR = ((str,), "a string")
 _BOOL = ((bool,), "true or false")
 _STRS = ((list,), "a list of strings")
+_TABLES = ((list,), "a list of tables ([[...]])")
 _BY_KIND = {int: _INT, float: _NUM, str: _STR, bool: _BOOL}
 _TAG_OWN_KEYS: dict[str, tuple[tuple[type, ...], str]] = {
     "system_prompt": _STR,
@@ -104,6 +112,7 @@ _TAG_OWN_KEYS: dict[str, tuple[tuple[type, ...], str]] = {
     "tool_roles": _STRS,
     "tool_users": _STRS,
     "web_search": _BOOL,
+    "limits": _TABLES,
 }
 _TAG_KEYS = {**_TAG_OWN_KEYS, **{k.name: _BY_KIND[k.kind] for k in MODEL_KEYS.values()}}
 _COMMAND_KEYS = {
@@ -112,7 +121,18 @@ _COMMAND_KEYS = {
     "reset_users": _STRS,
     "reset_on_web": _BOOL,
 }
-_CHANNEL_KEYS = {"persona": _STR, "system_prompt": _STR, "scope": _STR, "threads": _BOOL}
+_CHANNEL_KEYS = {
+    "persona": _STR,
+    "system_prompt": _STR,
+    "scope": _STR,
+    "threads": _BOOL,
+    "limits": _TABLES,
+}
+# One `[[limits]]` table (bot/spending.py): scope, period, and tokens or cost_usd.
+_LIMIT_KEYS = {"scope": _STR, "period": _STR, "tokens": _INT, "cost_usd": _NUM}
+# `[prices]`: when the table was copied, and USD per million tokens per model.
+_PRICES_KEYS = {"as_of": _STR, "models": ((dict,), "a table of models")}
+_PRICE_KEYS = {"input": _NUM, "output": _NUM, "cached_input": _NUM}
 # `[memory]`: long memory (bot/settings.py MemorySettings), every key optional.
 _MEMORY_KEYS = {
     "summaries": _BOOL,
@@ -126,7 +146,7 @@ _MEMORY_KEYS = {
     "recall_tokens": _INT,
     "recent_share": _NUM,
 }
-SCOPES = ("shared", "member")
+MEMORY_SCOPES = ("shared", "member")
 _MCP_KEYS = {
     "command": _STR,
     "args": _STRS,
@@ -140,6 +160,8 @@ _TOP_KEYS = (
     "channels",
     "tags",
     "memory",
+    "limits",
+    "prices",
     "mcp",
     "max_tool_rounds",
     "tool_timeout",
@@ -156,15 +178,19 @@ class _Source:
         self.name = name
         self.lines = text.splitlines()
 
-    def line_of(self, table: tuple[str, ...], key: str | None = None) -> int | None:
+    def line_of(self, table: tuple[str, ...], key: str | None = None, nth: int = 0) -> int | None:
+        """The line of `key` in `table` (its `nth` header, for arrays of tables)."""
         start = 0
         if table:
             start = -1
+            seen = 0
             for i, line in enumerate(self.lines):
                 header = line.strip()
                 if header.startswith("[") and _header_path(header) == table:
-                    start = i
-                    break
+                    if seen == nth:
+                        start = i
+                        break
+                    seen += 1
             if start < 0:
                 return None
             if key is None:
@@ -180,10 +206,16 @@ class _Source:
                 return i + 1
         return None
 
-    def error(self, where: tuple[str, ...], key: str | None, problem: str) -> ConfigFileError:
-        line = self.line_of(where, key)
+    def error(
+        self, where: tuple[str, ...], key: str | None, problem: str, nth: int | None = None
+    ) -> ConfigFileError:
+        """`nth`: the place is the nth table of an array of tables (`[[limits]]`)."""
+        line = self.line_of(where, key, nth or 0)
         at = f"{self.name}, line {line}" if line else self.name
-        dotted = ".".join(_quote(p) for p in (*where, *([key] if key else [])))
+        path = [_quote(p) for p in where]
+        if nth is not None and path:
+            path[-1] += f"[{nth}]"
+        dotted = ".".join([*path, *([key] if key else [])])
         return ConfigFileError(f"{at}: {dotted}: {problem}")
 
 
@@ -226,9 +258,49 @@ def _check(
         # bool is an int in Python; a number key must not accept `true`.
         if isinstance(value, bool) and bool not in types or not isinstance(value, types):
             raise source.error(where, key, f"expected {word}, got {value!r}")
-        if isinstance(value, list) and not all(isinstance(v, str) for v in value):
+        if (
+            isinstance(value, list)
+            and word == _STRS[1]
+            and not all(isinstance(v, str) for v in value)
+        ):
             raise source.error(where, key, f"expected {word}, got {value!r}")
     return table
+
+
+def _check_limits(source: _Source, where: tuple[str, ...], limits: object) -> None:
+    """Each `[[...limits]]` table: a scope, a period, and tokens or cost_usd (not both)."""
+    if not isinstance(limits, list):
+        raise source.error(where[:-1], where[-1], "expected a list of tables ([[...limits]])")
+    for i, table in enumerate(limits):
+        if not isinstance(table, dict):
+            raise source.error(where, None, "expected a table", nth=i)
+        for key, value in table.items():
+            if key not in _LIMIT_KEYS:
+                known = ", ".join(sorted(_LIMIT_KEYS))
+                raise source.error(where, key, f"unknown key (known keys: {known})", nth=i)
+            types, word = _LIMIT_KEYS[key]
+            if isinstance(value, bool) or not isinstance(value, types):
+                raise source.error(where, key, f"expected {word}, got {value!r}", nth=i)
+        for key, allowed in (("scope", SCOPES), ("period", PERIODS)):
+            if key not in table:
+                raise source.error(where, None, f"{key} is missing ({' | '.join(allowed)})", nth=i)
+            if table[key] not in allowed:
+                raise source.error(where, key, f"must be one of {', '.join(allowed)}", nth=i)
+        amounts = [k for k in ("tokens", "cost_usd") if k in table]
+        if len(amounts) != 1:
+            raise source.error(where, None, "set tokens or cost_usd (one of them)", nth=i)
+        if table[amounts[0]] <= 0:
+            raise source.error(where, amounts[0], "must be more than 0", nth=i)
+
+
+def _check_prices(source: _Source, prices: object) -> None:
+    table = _check(source, ("prices",), prices, _PRICES_KEYS)
+    for model, price in table.get("models", {}).items():
+        where = ("prices", "models", model)
+        _check(source, where, price, _PRICE_KEYS)
+        for key, value in price.items():
+            if value < 0:
+                raise source.error(where, key, "must be 0 or more")
 
 
 def _read(source: _Source, data: dict[str, Any]) -> dict[str, Any]:
@@ -266,13 +338,19 @@ def _read(source: _Source, data: dict[str, Any]) -> dict[str, Any]:
         env = table.get("env", {})
         if not all(isinstance(v, str) for v in env.values()):
             raise source.error(("mcp", name), "env", "expected a table of strings")
+    if "limits" in data:
+        _check_limits(source, ("limits",), data["limits"])
+    if "prices" in data:
+        _check_prices(source, data["prices"])
     channels = data.get("channels", {})
     if not isinstance(channels, dict):
         raise source.error((), "channels", "expected a table of channels")
     for key, table in channels.items():
         _check(source, ("channels", key), table, _CHANNEL_KEYS)
-        if table.get("scope", "shared") not in SCOPES:
+        if table.get("scope", "shared") not in MEMORY_SCOPES:
             raise source.error(("channels", key), "scope", "must be 'shared' or 'member'")
+        if "limits" in table:
+            _check_limits(source, ("channels", key, "limits"), table["limits"])
     tags = data.get("tags", {})
     if not isinstance(tags, dict):
         raise source.error((), "tags", "expected a table of tags")
@@ -287,8 +365,10 @@ def _read(source: _Source, data: dict[str, Any]) -> dict[str, Any]:
             raise source.error(
                 ("tags", name), "behaviour", f"must be one of {', '.join(BEHAVIOURS)}"
             )
-        if table.get("scope", "shared") not in SCOPES:
+        if table.get("scope", "shared") not in MEMORY_SCOPES:
             raise source.error(("tags", name), "scope", "must be 'shared' or 'member'")
+        if "limits" in table:
+            _check_limits(source, ("tags", name, "limits"), table["limits"])
         role = table.get("system_role")
         if role is not None and role not in ("system", "developer"):
             raise source.error(("tags", name), "system_role", "must be 'system' or 'developer'")
@@ -328,9 +408,10 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 def _typed(data: dict[str, Any], source_name: str, user: _Source | None, name: str) -> FileConfig:
     tags: dict[str, TagSpec] = {}
     for tag, table in data.get("tags", {}).items():
-        own = {k: v for k, v in table.items() if k in _TAG_OWN_KEYS}
+        own = {k: v for k, v in table.items() if k in _TAG_OWN_KEYS and k != "limits"}
         model = {k: v for k, v in table.items() if k in MODEL_KEYS}
-        spec = TagSpec(name=tag, **own, model=model)
+        limits = _limits(table.get("limits"), tag)
+        spec = TagSpec(name=tag, **own, limits=limits or (), model=model)
         if not spec.enabled:
             if tag == name:
                 raise _error_in(user, ("tags", tag), "enabled", f"@{name} cannot be disabled")
@@ -350,6 +431,7 @@ def _typed(data: dict[str, Any], source_name: str, user: _Source | None, name: s
             system_prompt=t.get("system_prompt"),
             scope=t.get("scope"),
             threads=t.get("threads", False),
+            limits=_limits(t.get("limits")),
         )
         for key, t in data.get("channels", {}).items()
     }
@@ -388,6 +470,8 @@ def _typed(data: dict[str, Any], source_name: str, user: _Source | None, name: s
         max_tool_rounds=int(data.get("max_tool_rounds", 3)),
         tool_timeout=float(data.get("tool_timeout", 20.0)),
         source=source_name,
+        limits=_limits(data.get("limits")) or (),
+        prices=_prices(data.get("prices", {}), user),
     )
 
 
@@ -403,6 +487,42 @@ def _tool_problem(tool: str, servers: dict[str, Any]) -> str | None:
     if tool in BUILTIN_NAMES:
         return None
     return f"{tool!r} is not a tool: use {', '.join(BUILTIN_NAMES)} or mcp:<server>"
+
+
+def _limits(
+    tables: list[dict[str, Any]] | None, tag: str | None = None
+) -> tuple[Limit, ...] | None:
+    """Checked `[[limits]]` tables as Limits; None when the key is absent."""
+    if tables is None:
+        return None
+    return tuple(
+        Limit(
+            scope=t["scope"],
+            period=t["period"],
+            tokens=t.get("tokens"),
+            cost_usd=float(t["cost_usd"]) if "cost_usd" in t else None,
+            tag=tag,
+        )
+        for t in tables
+    )
+
+
+def _prices(table: dict[str, Any], user: _Source | None) -> PriceTable:
+    """Merged over the shipped table first, so a file may change one price of a listed model."""
+    for name, p in table.get("models", {}).items():
+        for key in ("input", "output"):
+            if key not in p:
+                problem = f"{key} is missing (USD per million tokens)"
+                raise _error_in(user, ("prices", "models", name), None, problem)
+    models = {
+        name: Price(
+            input=float(p["input"]),
+            output=float(p["output"]),
+            cached_input=float(p["cached_input"]) if "cached_input" in p else None,
+        )
+        for name, p in table.get("models", {}).items()
+    }
+    return PriceTable(models=models, as_of=str(table.get("as_of", "")))
 
 
 def _error_in(
@@ -461,6 +581,14 @@ def build_personas(config: FileConfig, bot: BotSettings) -> dict[str, Persona]:
             web_search=spec.web_search,
         )
     return personas
+
+
+def build_spending(config: FileConfig) -> SpendingSettings:
+    return SpendingSettings(
+        limits=config.limits,
+        tag_limits={t.name: t.limits for t in config.tags.values() if t.limits},
+        prices=config.prices,
+    )
 
 
 def build_rules(config: FileConfig) -> ChatRules:

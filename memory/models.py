@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Date,
     DateTime,
+    Float,
     Index,
     Integer,
     LargeBinary,
@@ -61,6 +63,10 @@ class MessageRow(SQLModel, table=True):
     asker_id: str | None = Field(default=None, max_length=255)
     # Answers: what the model was given, tokens per part (JSON), for `@chatbot memory`.
     context: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    # Answers: of input_tokens, those the provider served from its prompt cache.
+    cached_input_tokens: int | None = None
+    # Answers: the estimated cost in USD, from the price table (bot/prices.py); None: no price.
+    cost_usd: float | None = Field(default=None, sa_column=Column(Float, nullable=True))
 
 
 class ChannelRow(SQLModel, table=True):
@@ -166,4 +172,51 @@ class ToolCallRow(SQLModel, table=True):
     result_chars: int = Field(default=0)
     seconds: float = Field(default=0.0)
     error: str | None = Field(default=None, max_length=32)
+    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+class UsageCountRow(SQLModel, table=True):
+    """Spending counters (bot/spending.py): what one subject of a scope spent on one UTC day,
+    on every tag (`tag` "") or on one. Written with each answer, in its transaction; a turn's
+    limit check reads a few of them by primary key, whatever the number of stored answers."""
+
+    __tablename__ = "usage_counts"
+
+    scope: str = Field(primary_key=True, max_length=16)  # user | channel | platform
+    subject: str = Field(primary_key=True, max_length=255)
+    tag: str = Field(primary_key=True, max_length=64)
+    day: date = Field(sa_column=Column(Date, primary_key=True))
+    tokens: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    cost_usd: float = Field(default=0.0, sa_column=Column(Float, nullable=False))
+    answers: int = Field(default=0, nullable=False)
+
+
+class ChannelSettingsRow(SQLModel, table=True):
+    """A channel's settings changed at run time (the console), over the TOML's; NULL: the
+    TOML's value holds. `limits` is a JSON list of limits (bot/types.py Limit)."""
+
+    __tablename__ = "channel_settings"
+
+    channel: str = Field(primary_key=True, max_length=255)
+    persona: str | None = Field(default=None, max_length=64)
+    system_prompt: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    limits: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    updated_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+class FailedTurnRow(SQLModel, table=True):
+    """An addressed turn that ended in a failure line, by kind (the console's errors chart;
+    Prometheus has the same counts without where and when)."""
+
+    __tablename__ = "turn_failures"
+    __table_args__ = (Index("ix_turn_failures_created_at", "created_at"),)
+
+    id: int | None = Field(
+        default=None,
+        sa_column=Column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    )
+    channel: str = Field(max_length=255)
+    platform: str = Field(max_length=32)
+    kind: str = Field(max_length=32)
+    tag: str | None = Field(default=None, max_length=64)
     created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))

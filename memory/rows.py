@@ -12,10 +12,13 @@ from bot.types import StoredMessage, Usage
 from memory.models import (
     AttachmentRow,
     ChannelRow,
+    ChannelSettingsRow,
     EmbeddingRow,
+    FailedTurnRow,
     MessageRow,
     SummaryRow,
     ToolCallRow,
+    UsageCountRow,
 )
 
 MESSAGES: Table = MessageRow.__table__  # type: ignore[attr-defined]
@@ -24,6 +27,9 @@ SUMMARIES: Table = SummaryRow.__table__  # type: ignore[attr-defined]
 EMBEDDINGS: Table = EmbeddingRow.__table__  # type: ignore[attr-defined]
 ATTACHMENTS: Table = AttachmentRow.__table__  # type: ignore[attr-defined]
 TOOL_CALLS: Table = ToolCallRow.__table__  # type: ignore[attr-defined]
+USAGE_COUNTS: Table = UsageCountRow.__table__  # type: ignore[attr-defined]
+CHANNEL_SETTINGS: Table = ChannelSettingsRow.__table__  # type: ignore[attr-defined]
+FAILURES: Table = FailedTurnRow.__table__  # type: ignore[attr-defined]
 
 
 def utc(value: datetime) -> datetime:
@@ -44,6 +50,8 @@ def stored(m: Mapping[str, Any]) -> StoredMessage:
             total_tokens=m["total_tokens"] or 0,
             model=m["model"] or "",
             provider=m["provider"] or "",
+            cached_input_tokens=m.get("cached_input_tokens") or 0,
+            cost_usd=m.get("cost_usd"),
         )
     return StoredMessage(
         id=m["id"],

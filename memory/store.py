@@ -7,7 +7,7 @@ import logging
 import os
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, bindparam, delete, event, func, insert, select, update
@@ -18,7 +18,12 @@ from bot.memory import MemoryUnavailable
 from bot.tools.base import ToolResult
 from bot.types import (
     ChannelKey,
+    ChannelSettings,
     ChannelState,
+    Charge,
+    CounterKey,
+    DaySpend,
+    FailedTurn,
     MemoryStats,
     NewAttachment,
     NewMessage,
@@ -27,7 +32,7 @@ from bot.types import (
     Summary,
     UsageTotal,
 )
-from memory import long_memory, search_index
+from memory import long_memory, search_index, spending
 from memory.database import AsyncConnections, Database, Op, SQLiteThreads, sqlite_pragmas
 from memory.files import INLINE_MAX, FileFolder, default_files_dir
 from memory.rows import ATTACHMENTS, CHANNELS, MESSAGES, TOOL_CALLS
@@ -39,6 +44,8 @@ log = logging.getLogger(__name__)
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./chatbot.db"
 UPLOAD_TTL = timedelta(days=1)  # a web upload not sent with a message by then is deleted
 T = TypeVar("T")
+# A row to insert, and the spending counters it counts in (answers: bot/spending.py).
+Row = tuple[dict[str, object], Charge | None]
 
 _table = MESSAGES
 _c = _table.c
@@ -94,7 +101,7 @@ class SQLStore:
             if self._sqlite
             else AsyncConnections(engine)
         )
-        self._pending: list[tuple[dict[str, object], asyncio.Future[StoredMessage | None]]] = []
+        self._pending: list[tuple[Row, asyncio.Future[StoredMessage | None]]] = []
         self._flusher: asyncio.Task[None] | None = None
 
     @classmethod
@@ -151,6 +158,11 @@ class SQLStore:
     async def _write(self, op: Op[T]) -> T:
         return await self._retrying(lambda: self._db.write(op))
 
+    async def read(self, op: Op[T]) -> T:
+        """Run a read-only function of a connection (the console's read model,
+        memory/console_queries.py), with the store's retries."""
+        return await self._read(op)
+
     async def add(self, message: NewMessage) -> StoredMessage | None:
         u = message.usage
         values: dict[str, object] = {
@@ -173,15 +185,17 @@ class SQLStore:
             "author_is_bot": message.author_is_bot,
             "asker_id": message.asker_id,
             "context": message.context,
+            "cached_input_tokens": u.cached_input_tokens if u else None,
+            "cost_usd": u.cost_usd if u else None,
         }
-
+        row: Row = (values, message.charge)
         if self._sqlite and self.group_commit:
-            return await self._add_batched(values)
-        return await self._add_one(values)
+            return await self._add_batched(row)
+        return await self._add_one(row)
 
-    async def _add_one(self, values: dict[str, object]) -> StoredMessage | None:
+    async def _add_one(self, row: Row) -> StoredMessage | None:
         def op(conn: Connection) -> StoredMessage:
-            return _insert_many(conn, [values])[0]
+            return _insert_many(conn, [row])[0]
 
         try:
             return await self._write(op)
@@ -192,9 +206,9 @@ class SQLStore:
     # together, in one statement and one transaction, by a single flusher task. A burst of 100
     # turns then costs a few commits instead of 200 serialised ones.
 
-    async def _add_batched(self, values: dict[str, object]) -> StoredMessage | None:
+    async def _add_batched(self, row: Row) -> StoredMessage | None:
         future: asyncio.Future[StoredMessage | None] = asyncio.get_running_loop().create_future()
-        self._pending.append((values, future))
+        self._pending.append((row, future))
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush())
         return await future
@@ -203,7 +217,7 @@ class SQLStore:
         while self._pending:
             batch, self._pending = self._pending, []
             try:
-                rows = await self._write(_insert_all([v for v, _ in batch]))
+                rows = await self._write(_insert_all([r for r, _ in batch]))
             except MemoryUnavailable as exc:  # the database is gone for everyone alike
                 for _, future in batch:
                     _settle(future, error=exc)
@@ -211,14 +225,14 @@ class SQLStore:
             except Exception:
                 # One row failed the statement (a duplicate delivery, a value the driver
                 # refuses): insert one at a time, so only that row's sender hears about it.
-                for values, future in batch:
+                for row, future in batch:
                     try:
-                        _settle(future, result=await self._add_one(values))
+                        _settle(future, result=await self._add_one(row))
                     except Exception as exc:
                         _settle(future, error=exc)
                 continue
-            for (_, future), row in zip(batch, rows, strict=True):
-                _settle(future, result=row)
+            for (_, future), stored in zip(batch, rows, strict=True):
+                _settle(future, result=stored)
 
     async def recent(
         self,
@@ -578,6 +592,7 @@ class SQLStore:
             func.coalesce(func.sum(_c.input_tokens), 0),
             func.coalesce(func.sum(_c.output_tokens), 0),
             func.coalesce(func.sum(_c.total_tokens), 0),
+            func.coalesce(func.sum(_c.cost_usd), 0.0),
         ).where(_c.channel == channel, _c.model.is_not(None))
         if since is not None:
             query = query.where(_c.created_at >= since.astimezone(UTC))
@@ -592,11 +607,27 @@ class SQLStore:
                     input_tokens=int(r[3]),
                     output_tokens=int(r[4]),
                     total_tokens=int(r[5]),
+                    cost_usd=float(r[6]),
                 )
                 for r in conn.execute(query).all()
             ]
 
         return await self._read(op)
+
+    # -- spending counters, run-time channel settings, failed turns (memory/spending.py) ------
+
+    async def spent(self, keys: Sequence[CounterKey], since: date) -> list[DaySpend]:
+        keys = list(keys)
+        return await self._read(lambda conn: spending.spent(conn, keys, since))
+
+    async def channel_settings(self) -> list[ChannelSettings]:
+        return await self._read(spending.channel_settings)
+
+    async def save_channel_settings(self, settings: ChannelSettings) -> None:
+        await self._write(lambda conn: spending.save_channel_settings(conn, settings))
+
+    async def record_failure(self, failure: FailedTurn) -> None:
+        await self._write(lambda conn: spending.record_failure(conn, failure))
 
 
 # The reads every turn makes, built once: only their parameters change.
@@ -695,17 +726,32 @@ def _drop_files(conn: Connection, where: Any) -> list[str]:
     return on_disk
 
 
-def _insert_all(rows: list[dict[str, object]]) -> Op[list[StoredMessage]]:
+def _insert_all(rows: list[Row]) -> Op[list[StoredMessage]]:
     return lambda conn: _insert_many(conn, rows)
 
 
-def _insert_many(conn: Connection, rows: list[dict[str, object]]) -> list[StoredMessage]:
-    result = conn.execute(insert(_table).returning(*_c, sort_by_parameter_order=True), rows)
+def _insert_many(conn: Connection, rows: list[Row]) -> list[StoredMessage]:
+    result = conn.execute(
+        insert(_table).returning(*_c, sort_by_parameter_order=True), [v for v, _ in rows]
+    )
     stored = [_to_stored(r) for r in result.all()]
     # The full-text index, in the same transaction: never recalled, never indexed.
     search_index.add(
         conn, [(m.id, m.channel, m.text) for m in stored if not m.flagged and m.command is None]
     )
+    # Answers count in the spending counters in the same transaction: a stored answer is
+    # always counted, and a counted one always stored.
+    charged = [
+        (
+            charge,
+            m.usage.total_tokens if m.usage else 0,
+            (m.usage.cost_usd or 0.0) if m.usage else 0.0,
+        )
+        for (_, charge), m in zip(rows, stored, strict=True)
+        if charge is not None
+    ]
+    if charged:
+        spending.add_charges(conn, charged)
     return stored
 
 

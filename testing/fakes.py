@@ -14,7 +14,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from bot.context import ModelRequest
@@ -25,7 +25,11 @@ from bot.providers.base import DeltaSink, ModelReply
 from bot.tools.base import Source, ToolCall, ToolResult, ToolStatus
 from bot.types import (
     ChannelKey,
+    ChannelSettings,
     ChannelState,
+    CounterKey,
+    DaySpend,
+    FailedTurn,
     MemoryStats,
     NewAttachment,
     NewMessage,
@@ -47,6 +51,10 @@ class InMemoryStore:
         self.states: dict[ChannelKey, ChannelState] = {}
         self.summaries: list[Summary] = []
         self.tool_calls: list[tuple[ChannelKey, int | None, str, ToolResult]] = []
+        # Spending counters by (key, day): [tokens, cost, answers]; the console's settings.
+        self.counters: dict[tuple[CounterKey, date], list[Any]] = {}
+        self.settings: dict[ChannelKey, ChannelSettings] = {}
+        self.failures: list[FailedTurn] = []
         self.down = False
         self._ids = itertools.count(1)
         self._seen: set[tuple[str, str]] = set()
@@ -66,6 +74,13 @@ class InMemoryStore:
             self._seen.add(key)
         stored = StoredMessage(id=next(self._ids), **_fields(message))
         self.messages.append(stored)
+        if message.charge is not None:
+            u = message.usage
+            for counter in message.charge.keys:
+                row = self.counters.setdefault((counter, message.charge.day), [0, 0.0, 0])
+                row[0] += u.total_tokens if u else 0
+                row[1] += (u.cost_usd or 0.0) if u else 0.0
+                row[2] += 1
         return stored
 
     async def recent(
@@ -323,25 +338,51 @@ class InMemoryStore:
 
     async def usage(self, channel: ChannelKey, since: datetime | None = None) -> list[UsageTotal]:
         self._check()
-        totals: dict[tuple[str, str], list[int]] = {}
+        totals: dict[tuple[str, str], list[Any]] = {}
         for m in self.messages:
             if m.channel != channel or m.usage is None or not m.usage.model:
                 continue
             if since is not None and m.created_at < since:
                 continue
-            t = totals.setdefault((m.usage.model, m.usage.provider), [0, 0, 0, 0])
+            t = totals.setdefault((m.usage.model, m.usage.provider), [0, 0, 0, 0, 0.0])
             t[0] += 1
             t[1] += m.usage.input_tokens
             t[2] += m.usage.output_tokens
             t[3] += m.usage.total_tokens
+            t[4] += m.usage.cost_usd or 0.0
         return [
             UsageTotal(model, provider, *counts)
             for (model, provider), counts in sorted(totals.items())
         ]
 
+    async def spent(self, keys: Sequence[CounterKey], since: date) -> list[DaySpend]:
+        self._check()
+        wanted = set(keys)
+        return [
+            DaySpend(key, day, row[0], row[1], row[2])
+            for (key, day), row in self.counters.items()
+            if key in wanted and day >= since
+        ]
+
+    async def channel_settings(self) -> list[ChannelSettings]:
+        self._check()
+        return list(self.settings.values())
+
+    async def save_channel_settings(self, settings: ChannelSettings) -> None:
+        self._check()
+        if settings.persona is None and settings.system_prompt is None and settings.limits is None:
+            self.settings.pop(settings.channel, None)
+        else:
+            self.settings[settings.channel] = settings
+
+    async def record_failure(self, failure: FailedTurn) -> None:
+        self._check()
+        self.failures.append(failure)
+
 
 def _fields(message: NewMessage) -> dict[str, Any]:
-    return {name: getattr(message, name) for name in NewMessage.__dataclass_fields__}
+    skip = {"charge"}  # what memory does with a message, not part of it
+    return {n: getattr(message, n) for n in NewMessage.__dataclass_fields__ if n not in skip}
 
 
 # -- providers ---------------------------------------------------------------------------------

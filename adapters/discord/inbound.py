@@ -67,6 +67,13 @@ def bots_thread(channel: object, bot_id: int) -> bool:
     return isinstance(channel, discord.Thread) and channel.owner_id == bot_id
 
 
+def parent_key(message: discord.Message, channel: object) -> str | None:
+    """A thread's channel (`discord:<guild>:<channel>`): spending limits count them together."""
+    if message.guild is None or not isinstance(channel, discord.Thread):
+        return None
+    return f"{PLATFORM}:{message.guild.id}:{channel.parent_id}"
+
+
 @dataclass(frozen=True, slots=True)
 class Normalised:
     text: str
@@ -170,6 +177,7 @@ def incoming(
     return IncomingMessage(
         platform=PLATFORM,
         channel=channel_key(message, channel),
+        parent_channel=parent_key(message, channel),
         message_id=str(message.id),
         author=Author(
             id=f"{PLATFORM}:{author.id}",

@@ -248,6 +248,7 @@ class SlackInbound:
             in_thread=in_thread,
             # Downloaded with the token of the workspace the event came from.
             files=files_of(event, self.downloads, web.client.token or ""),
+            parent=channel_key(team, channel) if in_thread else None,
         )
 
     async def _message(
@@ -260,6 +261,7 @@ class SlackInbound:
         me: BotIdentity,
         in_thread: bool = False,
         files: tuple[Attachment, ...] = (),
+        parent: str | None = None,
     ) -> IncomingMessage:
         text, mentioned = normalise(str(event.get("text") or ""), me, self.tag)
         mine = is_self(event, me)
@@ -281,6 +283,7 @@ class SlackInbound:
                 in_thread and me.user_id and event.get("parent_user_id") == me.user_id
             ),
             in_thread=in_thread,
+            parent_channel=parent,
             time=ts_time(str(event.get("ts") or "")),
             attachments=files,
         )

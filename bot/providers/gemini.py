@@ -182,6 +182,8 @@ class GeminiProvider:
                         total_tokens=meta.total_token_count or prompt + output,
                         model=chunk.model_version or model,
                         provider=self.name,
+                        # Part of prompt_token_count: context served from Gemini's cache.
+                        cached_input_tokens=meta.cached_content_token_count or 0,
                     )
                 for candidate in chunk.candidates or []:
                     finish = _name(candidate.finish_reason)

@@ -15,7 +15,7 @@ from bot.context import ChatTurn, ImagePart, ModelRequest
 from bot.errors import ErrorKind, ProviderError
 from bot.providers.base import DeltaSink, ModelReply
 from bot.providers.openai_errors import classify_openai_error
-from bot.providers.openai_events import json_events
+from bot.providers.openai_events import cached_tokens, json_events
 from bot.tools.base import ToolCall
 from bot.types import Usage
 
@@ -113,6 +113,8 @@ class OpenAIChatProvider:
                             total_tokens=used.get("total_tokens") or 0,
                             model=chunk.get("model") or request.settings.model,
                             provider=self.name,
+                            # Reasoning tokens are already in completion_tokens.
+                            cached_input_tokens=cached_tokens(used.get("prompt_tokens_details")),
                         )
                     for choice in chunk.get("choices") or ():
                         delta = choice.get("delta") or {}

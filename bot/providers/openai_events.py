@@ -68,3 +68,11 @@ def _event(payload: str, request: httpx2.Request) -> dict[str, Any]:
             body=error,
         )
     return event
+
+
+def cached_tokens(details: object) -> int:
+    """`prompt_tokens_details.cached_tokens` (Chat Completions) or
+    `input_tokens_details.cached_tokens` (Responses): the part of the input OpenAI served from
+    its prompt cache, billed lower. 0 when the server does not say (most compatible servers)."""
+    found = details.get("cached_tokens") if isinstance(details, dict) else None
+    return found if isinstance(found, int) and not isinstance(found, bool) else 0

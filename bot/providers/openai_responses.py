@@ -18,7 +18,7 @@ from bot.errors import ErrorKind, ProviderError
 from bot.providers.base import DeltaSink, ModelReply
 from bot.providers.openai_chat import data_url
 from bot.providers.openai_errors import classify_openai_error
-from bot.providers.openai_events import json_events
+from bot.providers.openai_events import cached_tokens, json_events
 from bot.tools.base import Source, ToolCall, ToolRound
 from bot.types import Usage
 
@@ -188,6 +188,7 @@ class OpenAIResponsesProvider:
                                 total_tokens=used.get("total_tokens") or 0,
                                 model=response.get("model") or s.model,
                                 provider=self.name,
+                                cached_input_tokens=cached_tokens(used.get("input_tokens_details")),
                             )
                     elif kind == "response.failed":
                         error = (event.get("response") or {}).get("error")

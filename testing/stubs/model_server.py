@@ -26,6 +26,9 @@ class Reply:
     chunk_delay: float = 0.0  # between stream chunks
     usage: tuple[int, int] = (11, 7)  # prompt, completion tokens
     burst: bool = False  # every chunk in one write: the client reads them all at once
+    cached: int = 0  # of the prompt tokens, served from the prompt cache
+    reasoning: int = 0  # of the completion tokens, spent reasoning
+    model: str | None = None  # the model the server says answered (default: the one asked)
 
 
 @dataclass
@@ -50,6 +53,9 @@ class ToolCalls:
     # the thoughtSignature on the first call part (base64, as on the wire; None: no signature).
     gemini_ids: bool = True
     signature: str | None = "c3R1Yi1zaWduYXR1cmUtMQ=="
+    cached: int = 0  # as Reply's: of the prompt tokens, served from the prompt cache
+    reasoning: int = 0
+    model: str | None = None
 
 
 @dataclass
@@ -244,12 +250,14 @@ class ModelServer:
             return behaviour
         if isinstance(behaviour, ToolCalls):
             return await self._chat_tool_calls(request, body, behaviour)
-        model = body.get("model", "stub")
+        model = behaviour.model or body.get("model", "stub")
         prompt, completion = behaviour.usage
         usage = {
             "prompt_tokens": prompt,
             "completion_tokens": completion,
             "total_tokens": prompt + completion,
+            "prompt_tokens_details": {"cached_tokens": behaviour.cached, "audio_tokens": 0},
+            "completion_tokens_details": {"reasoning_tokens": behaviour.reasoning},
         }
         base = {"id": "chatcmpl-stub", "created": int(time.time()), "model": model}
         if not body.get("stream"):

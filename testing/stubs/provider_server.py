@@ -43,6 +43,8 @@ class GeminiReply:
     # Google Search grounding: the pages (uri, title) in groundingMetadata.groundingChunks.
     sources: list[tuple[str, str]] = field(default_factory=list)
     query: str = "stub query"
+    cached: int = 0  # cachedContentTokenCount: part of the prompt, from Gemini's cache
+    model_version: str | None = None  # what the server says answered (default: the one asked)
 
 
 class ProviderServer(ModelServer):
@@ -132,7 +134,7 @@ class ProviderServer(ModelServer):
             "object": "response",
             "created_at": int(time.time()),
             "status": "completed",
-            "model": body.get("model", "stub"),
+            "model": behaviour.model or body.get("model", "stub"),
             "instructions": body.get("instructions"),
             "previous_response_id": body.get("previous_response_id"),
             "output": output,
@@ -147,9 +149,9 @@ class ProviderServer(ModelServer):
             "metadata": {},
             "usage": {
                 "input_tokens": prompt,
-                "input_tokens_details": {"cached_tokens": 0},
+                "input_tokens_details": {"cached_tokens": behaviour.cached},
                 "output_tokens": completion,
-                "output_tokens_details": {"reasoning_tokens": 0},
+                "output_tokens_details": {"reasoning_tokens": behaviour.reasoning},
                 "total_tokens": prompt + completion,
             },
         }
@@ -244,25 +246,27 @@ class ProviderServer(ModelServer):
         delay = 0.0 if isinstance(behaviour, GeminiReply) else behaviour.delay
         pause = 0.0 if isinstance(behaviour, GeminiReply) else behaviour.chunk_delay
         await asyncio.sleep(delay)
+        model_version: str | None = None
         if isinstance(behaviour, ToolCalls):
             chunks = self._gemini_tool_calls(behaviour)
-            usage = _gemini_usage(behaviour.usage, 0)
+            usage = _gemini_usage(behaviour.usage, 0, behaviour.cached)
         else:
-            if isinstance(behaviour, Searched):
+            if isinstance(behaviour, Reply):
                 gemini = GeminiReply(
                     text=behaviour.text,
                     usage=behaviour.usage,
-                    sources=behaviour.sources,
-                    query=behaviour.query,
+                    cached=behaviour.cached,
+                    model_version=behaviour.model,
+                    sources=behaviour.sources if isinstance(behaviour, Searched) else [],
+                    query=behaviour.query if isinstance(behaviour, Searched) else "stub query",
                 )
-            elif isinstance(behaviour, Reply):
-                gemini = GeminiReply(text=behaviour.text, usage=behaviour.usage)
             else:
                 gemini = behaviour
             chunks = _gemini_answer(gemini)
-            usage = _gemini_usage(gemini.usage, gemini.thoughts_tokens)
+            usage = _gemini_usage(gemini.usage, gemini.thoughts_tokens, gemini.cached)
+            model_version = gemini.model_version
         for chunk in chunks:
-            chunk["modelVersion"] = model
+            chunk["modelVersion"] = model_version or model
         chunks[-1]["usageMetadata"] = usage
         if method == "generateContent":
             return web.json_response(chunks[-1])  # enough for a non-streamed caller
@@ -311,7 +315,7 @@ async def _stream_message(
     await event("response.output_item.done", {"output_index": index, "item": item})
 
 
-def _gemini_usage(tokens: tuple[int, int], thoughts: int) -> dict[str, Any]:
+def _gemini_usage(tokens: tuple[int, int], thoughts: int, cached: int) -> dict[str, Any]:
     prompt, completion = tokens
     usage = {
         "promptTokenCount": prompt,
@@ -320,6 +324,8 @@ def _gemini_usage(tokens: tuple[int, int], thoughts: int) -> dict[str, Any]:
     }
     if thoughts:
         usage["thoughtsTokenCount"] = thoughts
+    if cached:
+        usage["cachedContentTokenCount"] = cached  # part of the prompt, from Gemini's cache
     return usage
 
 

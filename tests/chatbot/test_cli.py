@@ -37,7 +37,7 @@ def test_check_reports_missing_and_never_prints_secrets(tmp_path):
 
     bare = run_check({}, tmp_path)
     assert "Missing for openai: OPENAI_API_KEY" in bare.stdout
-    assert "discord:" not in bare.stdout
+    assert "discord:   off" in bare.stdout
 
 
 def test_check_says_which_discord_shards_run_here(tmp_path):

@@ -7,10 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from bot.prices import Price
 from bot.settings import DEFAULT_SYSTEM_PROMPT
+from bot.types import Limit
 from chatbot.cli import main
 from chatbot.config import AppSettings, ConfigError
-from chatbot.tags_config import build_personas, load_config
+from chatbot.tags_config import build_personas, build_rules, load_config
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -148,6 +150,43 @@ def test_missing_file_falls_back_to_defaults_with_a_warning(
         ),
         ('[tags.dragon]\nusername = "  "\n', "line 2: tags.dragon.username: must be 1 to 80"),
         ("modration = true\n", "line 1: modration: unknown key"),
+        (
+            '[[limits]]\nscope = "galaxy"\nperiod = "day"\ntokens = 5\n',
+            "line 2: limits[0].scope: must be one of user, channel, platform",
+        ),
+        (
+            '[[limits]]\nscope = "user"\nperiod = "day"\ntokens = 5\n\n'
+            '[[limits]]\nscope = "user"\nperiod = "month"\n',
+            "line 6: limits[1]: set tokens or cost_usd (one of them)",
+        ),
+        (
+            '[[limits]]\nscope = "user"\nperiod = "day"\ntokens = 5\ncost_usd = 1\n',
+            "line 1: limits[0]: set tokens or cost_usd (one of them)",
+        ),
+        (
+            '[[limits]]\nscope = "user"\nperiod = "day"\ntokens = 0\n',
+            "line 4: limits[0].tokens: must be more than 0",
+        ),
+        (
+            '[[limits]]\nscope = "user"\nperiod = "day"\ntokens = "many"\n',
+            "line 4: limits[0].tokens: expected an integer",
+        ),
+        ('[[limits]]\nscope = "user"\ntokens = 5\n', "line 1: limits[0]: period is missing"),
+        (
+            '[[tags.dragon.limits]]\nscope = "user"\nperiod = "week"\ntokens = 5\n',
+            "line 3: tags.dragon.limits[0].period: must be one of day, month",
+        ),
+        (
+            '[[channels."web:x".limits]]\nscope = "user"\nperiod = "day"\nbudget = 5\n',
+            'line 4: channels."web:x".limits[0].budget: unknown key',
+        ),
+        ('limits = "lots"\n', "line 1: limits: expected a list of tables"),
+        ('[prices.models."m"]\ninput = 1\n', "line 1: prices.models.m: output is missing"),
+        (
+            '[prices.models."m"]\ninput = -1\noutput = 1\n',
+            "line 2: prices.models.m.input: must be 0 or more",
+        ),
+        ("[prices]\nas_of = 2025\n", "line 2: prices.as_of: expected a string"),
     ],
 )
 def test_invalid_file_names_file_line_and_problem(tmp_path: Path, text: str, message: str) -> None:
@@ -156,6 +195,33 @@ def test_invalid_file_names_file_line_and_problem(tmp_path: Path, text: str, mes
         AppSettings.from_env({"CHATBOT_CONFIG": path})
     assert str(err.value).startswith(path)
     assert message in str(err.value)
+
+
+def test_limits_and_prices_are_read_for_the_core(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        '[[limits]]\nscope = "user"\nperiod = "day"\ntokens = 20000\n\n'
+        '[[limits]]\nscope = "platform"\nperiod = "month"\ncost_usd = 30\n\n'
+        '[[tags.dragon.limits]]\nscope = "channel"\nperiod = "day"\ntokens = 5000\n\n'
+        '[[channels."web:class".limits]]\nscope = "channel"\nperiod = "day"\ncost_usd = 2.5\n\n'
+        '[prices]\nas_of = "2026-01-02"\n[prices.models."gpt-4.1"]\ninput = 3.0\n'
+        '[prices.models."llama3.2"]\ninput = 0\noutput = 0\n',
+    )
+    settings = AppSettings.from_env({"CHATBOT_CONFIG": path})
+    spending = settings.bot.spending
+    assert spending.limits == (
+        Limit("user", "day", tokens=20000),
+        Limit("platform", "month", cost_usd=30.0),
+    )
+    assert spending.tag_limits == {"dragon": (Limit("channel", "day", tokens=5000, tag="dragon"),)}
+    rules = build_rules(settings.tags)
+    assert rules.for_channel("web:class").limits == (Limit("channel", "day", cost_usd=2.5),)
+    assert rules.for_channel("web:lobby").limits is None  # the [[limits]] apply there
+    # Prices merge key by key over the shipped table.
+    assert spending.prices.as_of == "2026-01-02"
+    assert spending.prices.models["gpt-4.1"] == Price(input=3.0, output=8.0, cached_input=0.5)
+    assert spending.prices.models["llama3.2"] == Price(0.0, 0.0)
+    assert spending.prices.models["gemini-2.5-flash"].output == 2.5  # shipped, untouched
 
 
 def test_a_tags_unknown_provider_is_named(

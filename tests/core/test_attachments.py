@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Awaitable, Callable
 
 import pytest
 
 from bot.attachments import FileRefused, prepare_file, sniff
+from bot.channel_rules import ChatRules, CommandPolicy
 from bot.errors import ErrorKind
 from bot.memory import MemoryUnavailable
 from bot.personas import default_persona
@@ -30,12 +30,18 @@ ALICE = Author(id="u:alice", name="alice")
 BOB = Author(id="u:bob", name="bob")
 
 
-def make(settings: BotSettings | None = None) -> tuple[ChatService, InMemoryStore, FakeProvider]:
+def make(
+    settings: BotSettings | None = None, rules: ChatRules | None = None
+) -> tuple[ChatService, InMemoryStore, FakeProvider]:
     settings = settings or BotSettings()
     store = InMemoryStore()
     provider = FakeProvider()
     service = ChatService(
-        store, lambda name: provider, settings, {settings.name: default_persona(settings)}
+        store,
+        lambda name: provider,
+        settings,
+        {settings.name: default_persona(settings)},
+        rules=rules,
     )
     return service, store, provider
 
@@ -258,13 +264,8 @@ async def test_uploads_link_only_to_their_own_channel_and_author() -> None:
 
 
 async def test_reset_deletes_removes_the_channels_files() -> None:
-    service, store, _ = make()
-    service.rules = dataclasses.replace(
-        service.rules,
-        commands=dataclasses.replace(
-            service.rules.commands, reset_deletes=True, reset_users=("u:alice",)
-        ),
-    )
+    policy = CommandPolicy(reset_deletes=True, reset_users=("u:alice",))
+    service, store, _ = make(rules=ChatRules(commands=policy))
     target = RecordingTarget()
     await turn(service, said("@chatbot what", file("a.png", png())), target)
     await service.upload("test:room", "alice", "pending.png", png())

@@ -36,7 +36,9 @@ ME = Author(id="u:me", name="chatbot", is_bot=True, is_self=True)
 
 
 def make_service(
-    *script: Say | ProviderError | BaseException, settings: BotSettings | None = None
+    *script: Say | ProviderError | BaseException,
+    settings: BotSettings | None = None,
+    rules: ChatRules | None = None,
 ) -> tuple[ChatService, InMemoryStore, FakeProvider]:
     settings = settings or BotSettings()
     store = InMemoryStore()
@@ -47,6 +49,7 @@ def make_service(
         settings,
         {settings.name: default_persona(settings)},
         edit_interval=0.0,
+        rules=rules,
     )
     return service, store, provider
 
@@ -423,8 +426,9 @@ async def test_a_command_by_name_is_answered_like_the_tag_command_and_not_stored
 
 
 async def test_reset_by_name_has_the_same_permissions_as_the_tag_command() -> None:
-    service, store, provider = make_service()
-    service.rules = ChatRules(commands=CommandPolicy(reset_roles=("moderator",)))
+    service, store, provider = make_service(
+        rules=ChatRules(commands=CommandPolicy(reset_roles=("moderator",)))
+    )
     target = RecordingTarget()
     channel = "discord:1:2"
     await turn(service, said("@chatbot remember teal", channel=channel), target)
@@ -449,14 +453,15 @@ async def test_a_command_while_memory_is_down_gets_the_storage_line() -> None:
 
 
 def test_tags_for_a_channel_put_its_default_persona_first() -> None:
-    service, _, _ = make_service()
+    service, _, _ = make_service(
+        rules=ChatRules(channels={"discord:1": ChannelOverride(persona="dragon")})
+    )
     settings = BotSettings()
     service.personas = {
         "chatbot": default_persona(settings),
         "dragon": replace(default_persona(settings), name="dragon"),
         "aaa": replace(default_persona(settings), name="aaa"),
     }
-    service.rules = ChatRules(channels={"discord:1": ChannelOverride(persona="dragon")})
     assert [p.name for p in service.tags_for("discord:1:2")] == ["dragon", "aaa", "chatbot"]
     assert [p.name for p in service.tags_for("web:lobby")] == ["chatbot", "aaa", "dragon"]
 

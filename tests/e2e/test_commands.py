@@ -155,16 +155,20 @@ async def test_usage_today_and_total_by_model(configured: RunningApp, model: Mod
     await c.answer(nickname="dragon")
     await say(c, "soyeon", "@chatbot usage")
     reply = (await c.answer())["message"]
-    today, total = reply.splitlines()
+    today, total, own, limits = reply.splitlines()
+    # Costs from the shipped prices: gpt-4.1 $2 / $8 per million, gpt-4.1-mini $0.40 / $1.60;
+    # the answer stored without a cost (yesterday's) adds none.
     assert today == (
         "Tokens in this channel today (UTC): "
-        "gpt-4.1 18 tokens (in 11 / out 7, 1 answers); "
-        "gpt-4.1-mini 18 tokens (in 11 / out 7, 1 answers)"
+        "gpt-4.1 18 tokens (in 11 / out 7, 1 answers, est. $0.0001); "
+        "gpt-4.1-mini 18 tokens (in 11 / out 7, 1 answers, est. under $0.0001)"
     )
     assert total == (
-        "In total: gpt-4.1 168 tokens (in 111 / out 57, 2 answers); "
-        "gpt-4.1-mini 18 tokens (in 11 / out 7, 1 answers)"
+        "In total: gpt-4.1 168 tokens (in 111 / out 57, 2 answers, est. $0.0001); "
+        "gpt-4.1-mini 18 tokens (in 11 / out 7, 1 answers, est. under $0.0001)"
     )
+    assert own.startswith("You (all channels): today 36 tokens ($0.0001), this month 36 tokens")
+    assert limits == "No spending limits apply to you here."
     assert [r["model"] for r in model.chat_requests()] == ["gpt-4.1", "gpt-4.1-mini"]
     await c.close()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import discord
@@ -15,6 +16,7 @@ from discord.gateway import DiscordWebSocket
 from adapters.discord.target import decorate
 from bot.delivery import ReplyMeta
 from bot.errors import ErrorKind
+from bot.types import CounterKey
 from chatbot.config import AppSettings, ConfigError
 from testing.stubs.discord_server import DiscordServer
 from testing.stubs.model_server import ModelServer, Reply, Status
@@ -107,6 +109,11 @@ async def test_thread_has_its_own_memory(make_world: MakeWorld, model: ModelServ
     # The thread's context never saw the parent channel.
     thread_turns = model.chat_requests()[1]["messages"]
     assert not any("in the channel" in str(t["content"]) for t in thread_turns)
+    # Spending counts the thread's answer with its channel (channel limits cover threads).
+    today = datetime.now(UTC).date()
+    [counted] = await world.store.spent([CounterKey("channel", key())], today)
+    assert counted.answers == 2
+    assert await world.store.spent([CounterKey("channel", key(CHANNEL_ID, THREAD_ID))], today) == []
 
 
 async def test_without_message_content_plain_chat_is_not_stored(

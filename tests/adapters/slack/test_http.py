@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import UTC, datetime
 
+from bot.types import CounterKey
 from testing.stubs.model_server import ModelServer, Reply
 from testing.stubs.slack_api import BOT_ID, BOT_USER, TEAM, SlackAPI
 from tests.helpers import RunningApp
@@ -123,6 +125,11 @@ async def test_thread_follow_up_without_mention_and_memories_kept_apart(
     assert ("user", "and its population?") not in channel
     assert thread[-1] == ("assistant", "About 2.1 million people.")
     assert ("user", "unrelated chat in the channel") not in thread
+    # Spending counts the thread's answer with its channel (channel limits cover threads).
+    store = slack_app.app.state.store
+    today = datetime.now(UTC).date()
+    [counted] = await store.spent([CounterKey("channel", f"slack:{TEAM}:C0CHAN")], today)
+    assert counted.answers == 2
 
 
 async def test_thread_without_the_bot_is_not_answered(
