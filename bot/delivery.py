@@ -17,6 +17,7 @@ a small status line under its text.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
@@ -138,6 +139,8 @@ class Capabilities:
 
 _capabilities: dict[type, Capabilities] = {}
 
+STATUS_RETRY = 0.5  # seconds between tries at a status line the platform's budget held back
+
 # Streamed text stops this far below the limit: the platform's own markup needs a little room.
 STREAM_MARGIN = 8
 
@@ -192,6 +195,8 @@ class Delivery:
         self._shown = ""
         self._last_edit = float("-inf")
         self._broken = False  # the target failed: stop streaming, still try the final send
+        self._pending_status: str | None = None  # a tool's status line not shown yet
+        self._status_later: asyncio.Task[None] | None = None
 
     def _parts(self, text: str) -> list[str]:
         return split_message(text, self.target.max_length, self.target.measure)
@@ -271,13 +276,23 @@ class Delivery:
                         self._take_over(ended)
                 else:
                     return
-            if self.can.editable and not status.done:
-                await self._show_status(status.label)
+            if not self.can.editable:
+                return
+            self._pending_status = None if status.done else status.label
+            if self._pending_status is not None:
+                await self._show_status()
         except Exception:
             log.exception("showing a tool status failed; the answer goes on")
 
-    async def _show_status(self, label: str) -> None:
+    async def _show_status(self) -> None:
+        """The pending status line, now if the platform's budget allows, else as soon as it
+        does while the tool still runs (a tool can take seconds; the line is worth the wait)."""
         if self.can.paced and not cast(PacedTarget, self.target).may_update():
+            if self._status_later is None:
+                self._status_later = asyncio.create_task(self._retry_status())
+            return
+        label, self._pending_status = self._pending_status, None
+        if label is None:
             return
         if isinstance(self.target, StatusLineTarget):
             line = self.target.status_line(label)
@@ -287,6 +302,17 @@ class Delivery:
         self._last_edit = self.clock()
         await self._show(self._parts(text)[0], self.meta)
         self.streamed = True
+
+    async def _retry_status(self) -> None:
+        try:
+            while self._pending_status is not None and not self.finished:
+                await asyncio.sleep(STATUS_RETRY)
+                if cast(PacedTarget, self.target).may_update():
+                    await self._show_status()
+        except Exception:
+            log.exception("showing a tool status failed; the answer goes on")
+        finally:
+            self._status_later = None
 
     async def _show(self, text: str, meta: ReplyMeta) -> None:
         """Put `text` in the placeholder, or post it when there is none."""
@@ -317,6 +343,11 @@ class Delivery:
 
     async def _final(self, text: str, meta: ReplyMeta) -> None:
         self.finished = True
+        self._pending_status = None
+        if self._status_later is not None:  # never a status line edited in after the answer
+            self._status_later.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._status_later
         text = repair(text)
         try:
             parts = self._parts(text) if meta.error is None else [text]

@@ -60,7 +60,8 @@ async def tool_loop(
     usage = Usage()
     sources: dict[str, Source] = {}
     while True:
-        final = not tools or log.rounds >= max_rounds
+        # Calls the model makes although nothing was offered still get (error) results.
+        final = log.rounds >= max_rounds
         reply = await ask(list(rounds), final, on_delta)
         usage = add_usage(usage, reply.usage)
         for source in reply.sources:

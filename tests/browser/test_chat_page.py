@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
+
 from playwright.async_api import Browser, expect
 
 from testing.chat_client import has_message
-from testing.stubs.model_server import ModelServer, Reply, Status
+from testing.mcp_servers import stdio_settings, toml_table
+from testing.stubs.model_server import ModelServer, Reply, Status, ToolCalls
 from tests.browser.page import ARTIFACTS, WAIT_MS, ChatPage
 from tests.helpers import Client, RunningApp, settings_for, start_app
 
@@ -325,3 +329,25 @@ async def test_a_chat_with_a_join_code_asks_for_it_once(
         await page.close()
     finally:
         await running.stop()
+
+
+async def test_a_small_status_line_says_which_tool_runs(
+    browser: Browser, db_url: str, model: ModelServer, tmp_path: Path
+) -> None:
+    config = tmp_path / "chatbot.toml"
+    slow = stdio_settings("course", web=True)
+    config.write_text('[tags.chatbot]\ntools = ["mcp:course"]\n\n' + toml_table(slow))
+    app = await start_app(settings_for(db_url, model.url, CHATBOT_CONFIG=str(config)))
+    try:
+        await asyncio.wait_for(app.app.state.tools.ready(), 30)
+        alice = await (await ChatPage.open(browser, app.http, "tools")).join("alice")
+        model.then(ToolCalls([("course__slow", '{"seconds": 2}')]), Reply("Done waiting."))
+        await alice.say("@chatbot wait two seconds")
+        status = alice.page.locator("#typing")
+        await expect(status).to_have_text("chatbot: using course: slow…", timeout=WAIT_MS)
+        assert await status.get_attribute("data-tools") == "course__slow"
+        await alice.shows("Done waiting.")
+        await expect(status).to_be_hidden()
+        alice.assert_clean()
+    finally:
+        await app.stop()

@@ -346,3 +346,43 @@ async def test_usage_command_counts_tool_calls() -> None:
     await turn(service, said("@chatbot usage"), target)
     assert "Tool calls today: 2 (echo 2)" in target.texts()[0]
     assert "Tool calls in total: 2 (echo 2)" in target.texts()[0]
+
+
+class Busy(StatusLineTarget):
+    """A paced target whose budget is spent for its first `busy` asks."""
+
+    def __init__(self, busy: int) -> None:
+        super().__init__()
+        self.busy = busy
+
+    def may_update(self) -> bool:
+        self.busy -= 1
+        return self.busy < 0
+
+
+async def test_a_status_line_held_back_by_the_budget_shows_once_it_allows() -> None:
+    gate = asyncio.Event()
+    service, _, _ = make(
+        ask_tools(("echo", "{}")),
+        Say("done"),
+        tools={"echo": Echo(gate=gate)},
+        settings=BotSettings(tool_timeout=20),
+    )
+    target = Busy(busy=2)
+    await service.receive(said("@chatbot go"), target)
+    for _ in range(300):  # retried every half second
+        if target.sent:
+            break
+        await asyncio.sleep(0.01)
+    assert [(s.kind, s.text) for s in target.sent] == [("send", "-# using echo…")]
+    gate.set()
+    await service.idle()
+    assert target.sent[-1].text == "done"
+
+
+async def test_a_status_line_never_lands_after_the_answer() -> None:
+    service, _, _ = make(ask_tools(("echo", "{}")), Say("done"))
+    target = Busy(busy=10**6)  # never any budget: only the final text goes
+    await turn(service, said("@chatbot go"), target)
+    await asyncio.sleep(0.6)
+    assert [(s.kind, s.text) for s in target.sent] == [("send", "done")]
