@@ -108,6 +108,11 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    # The SDKs' HTTP clients log every request at INFO (one line per model call, per MCP call):
+    # noise in a chat service's log. Their warnings still show; DEBUG shows everything.
+    if logging.getLogger().level > logging.DEBUG:
+        for name in ("httpx", "httpx2"):
+            logging.getLogger(name).setLevel(logging.WARNING)
     try:
         return int(args.func(args))
     except ConfigError as exc:
