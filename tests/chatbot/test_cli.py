@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 
+from testing.mcp_servers import CRASH_SERVER, TOOLS, stdio_settings, toml_table
 from tests.helpers import Client, settings_for, start_app
 
 
@@ -171,3 +172,32 @@ async def test_serve_starts_the_service(tmp_path):
         proc.terminate()
         await asyncio.wait_for(proc.wait(), 20)
     assert (tmp_path / "x.db").exists()
+
+
+def test_check_starts_each_mcp_server_and_lists_its_tools(tmp_path):
+    config = tmp_path / "chatbot.toml"
+    config.write_text(
+        '[tags.chatbot]\ntools = ["current_time", "mcp:weather", "mcp:broken"]\n\n'
+        + toml_table(stdio_settings("weather"))
+        + toml_table(stdio_settings("broken", script=CRASH_SERVER))
+    )
+    done = run_check({"CHATBOT_CONFIG": str(config)}, tmp_path)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert any(
+        line.startswith("tools:     built in: search_memory, current_time, channel_summary")
+        for line in lines
+    )
+    weather = next(line for line in lines if line.startswith("mcp weather:"))
+    assert weather.startswith("mcp weather: ready (stdio: ")
+    assert weather.endswith(": " + ", ".join(sorted(TOOLS)))
+    broken = next(line for line in lines if line.startswith("mcp broken:"))
+    assert broken.startswith("mcp broken: FAILED") and "cannot start" in broken
+
+
+def test_check_refuses_a_tag_naming_an_unknown_tool(tmp_path):
+    config = tmp_path / "chatbot.toml"
+    config.write_text('[tags.chatbot]\ntools = ["search_memory", "mcp:nowhere"]\n')
+    done = run_check({"CHATBOT_CONFIG": str(config)}, tmp_path)
+    assert done.returncode == 2
+    assert "tags.chatbot.tools" in done.stderr and "no [mcp.nowhere] server" in done.stderr

@@ -21,7 +21,7 @@ from testing.mcp_servers import (
     toml_table,
     weather_line,
 )
-from testing.stubs.model_server import ModelServer, Reply, ToolCalls
+from testing.stubs.model_server import ModelServer, Reply, Searched, ToolCalls
 from testing.stubs.provider_server import ProviderServer
 from tests.helpers import Client, RunningApp, settings_for, start_app
 from tests.provider_helpers import PROVIDER_NAMES, model_requests, provider_settings
@@ -241,5 +241,41 @@ async def test_a_web_room_cannot_reach_a_tool_not_safe_for_it(
         assert not any(name.startswith("weather__") for name in declared("openai", first))
         (output,) = tool_outputs("openai", second)
         assert output.startswith("error:") and "no tool named 'weather__env'" in output
+    finally:
+        await app.stop()
+
+
+@pytest.mark.parametrize("provider", ["openai-responses", "gemini"])
+async def test_hosted_web_search_lists_its_sources_under_the_answer(
+    provider: str, pserver: ProviderServer, db_url: str, tmp_path: Path
+) -> None:
+    config = tmp_path / "chatbot.toml"
+    config.write_text("[tags.chatbot]\nweb_search = true\n")
+    pserver.then(
+        Searched(
+            "Rain in Seoul today.",
+            sources=[
+                ("https://weather.example/seoul", "Seoul weather"),
+                ("https://kma.example/", "KMA"),
+            ],
+            query="seoul weather today",
+        )
+    )
+    settings = provider_settings(db_url, pserver, provider, CHATBOT_CONFIG=str(config))
+    app = await start_app(settings)
+    try:
+        frames = await ask_streaming(app, "@chatbot weather in Seoul today?")
+        answer = frames[-1]["message"]
+        assert answer == (
+            "Rain in Seoul today.\n\nSources:\n"
+            "- [Seoul weather](https://weather.example/seoul)\n- [KMA](https://kma.example/)"
+        )
+        (request,) = model_requests(pserver, provider)
+        if provider == "openai-responses":
+            assert {"type": "web_search"} in request["tools"]
+        else:
+            assert any("googleSearch" in t or "google_search" in t for t in request["tools"])
+        stored = await app.app.state.store.recent("web:lobby", 1)
+        assert stored[0].text == answer  # memory keeps what people saw
     finally:
         await app.stop()
