@@ -32,7 +32,8 @@ from typing import Any
 import asyncpg
 from sqlalchemy.engine import make_url
 
-from bench.procs import ROOT, Checkout, Proc, run_script, serve_argv
+from bench.cold_start import SDKS, one_start
+from bench.procs import ROOT, Checkout, Proc, clean_env, run_script, serve_argv
 from bench.wsraw import RawWS, stalled_socket
 from testing.servers import free_port
 from testing.stubs.model_server import ModelServer, Reply
@@ -392,6 +393,70 @@ async def bench_redis(
     return [figure]
 
 
+# -- cold start and idle memory ------------------------------------------------------------
+
+
+async def bench_cold_start(
+    tmp: Path, args: argparse.Namespace, checkouts: list[Checkout]
+) -> list[Figure]:
+    """`chatbot serve` (SQLite, web chat, OpenAI against the stub, nothing else) and the bare
+    FastAPI app, started in turn: one unmeasured start each (bytecode cached, SQLite file
+    created), then `args.starts` rounds."""
+    model = await ModelServer().start()
+    subjects: list[tuple[str, list[str], dict[str, str], Path]] = [
+        ("baseline", ["-m", "bench.baseline_server"], clean_env(), ROOT)
+    ]
+    settings = {"OPENAI_API_KEY": "sk-bench", "OPENAI_BASE_URL": model.url}
+    for c in checkouts:
+        db = {"CHATBOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp / f'start-{c.label}.db'}"}
+        subjects.append((c.label, serve_argv(), c.env({**settings, **db}), c.root))
+    seconds: dict[str, list[float]] = {}
+    rss: dict[str, list[int]] = {}
+    imported: dict[str, dict[str, Any]] = {}
+    try:
+        for c in checkouts:
+            db = {"CHATBOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp / f'probe-{c.label}.db'}"}
+            out = await run_script(c, "cold_start.py", env={**settings, **db})
+            imported[c.label] = json.loads(out.strip().splitlines()[-1])
+        for round_ in range(args.starts + 1):
+            for who, argv, env, cwd in subjects:
+                t, kib = await one_start(argv, env, cwd, free_port(), tmp / f"start-{who}.log")
+                if round_:  # round 0 warms up
+                    seconds.setdefault(who, []).append(t)
+                    rss.setdefault(who, []).append(kib)
+    finally:
+        await model.stop()
+    base_s, base_kib = _median(seconds["baseline"]), _median(rss["baseline"])
+    start = Figure(
+        "cold start: spawn to first `/healthz` 200",
+        f"SQLite, web chat, OpenAI provider; baseline: bare FastAPI app with `/healthz` under "
+        f"uvicorn; median of {args.starts} starts each",
+        "lower is better",
+    )
+    memory = Figure(
+        "idle memory: VmRSS 1 s after the first 200",
+        f"which of {', '.join(SDKS)} are imported once started (bench/cold_start.py): "
+        + "; ".join(
+            (f"{label}: " if len(imported) > 1 else "")
+            + f"{', '.join(i['started']) or 'none'} ({i['modules']:,} modules in all)"
+            for label, i in imported.items()
+        ),
+        "lower is better",
+    )
+    for c in checkouts:
+        s, kib = _median(seconds[c.label]), _median(rss[c.label])
+        start.results[c.label] = Result(
+            f"{s:.2f} s", f"{base_s:.2f} s", f"{s / base_s:.2f}x", (s / base_s,)
+        )
+        memory.results[c.label] = Result(
+            f"{kib / 1024:.0f} MiB",
+            f"{base_kib / 1024:.0f} MiB",
+            f"{kib / base_kib:.2f}x",
+            (kib / base_kib,),
+        )
+    return [start, memory]
+
+
 # -- infrastructure ------------------------------------------------------------------------
 
 
@@ -452,7 +517,7 @@ def table(figures: list[Figure], checkouts: list[Checkout]) -> str:
     return "\n".join(lines)
 
 
-PARTS = ("fanout", "turns", "cost", "redis")
+PARTS = ("fanout", "turns", "cost", "redis", "start")
 
 
 async def main(argv: list[str] | None = None) -> None:
@@ -482,6 +547,7 @@ async def main(argv: list[str] | None = None) -> None:
     args.big = 10_000 if quick else 1_000_000
     args.turns = 50 if quick else 300
     args.redis_clients = 40 if quick else 100
+    args.starts = 2 if quick else 5
     args.rounds = args.rounds or 1
     only = set(args.only.split(","))
     if only - set(PARTS):
@@ -526,6 +592,8 @@ async def main(argv: list[str] | None = None) -> None:
             if "redis" in only:
                 assert pg is not None and redis_bin is not None
                 figures += await bench_redis(tmp, args, pg, redis_bin, checkouts)
+            if "start" in only:
+                figures += await bench_cold_start(tmp, args, checkouts)
     finally:
         if pg_dir:
             _exports("scripts/ci/stop-postgres.sh", pg_dir)
