@@ -4,7 +4,7 @@ bench/baseline_server.py this way, in turn.
 
     python -m bench.cold_start   # (in the checkout to probe) the heavy SDKs a started app imported
 
-As a script it builds the app as `chatbot serve` does (`create_app(AppSettings.from_env())`,
+As a script (run in another checkout: it imports nothing of bench/) it builds the app as `chatbot serve` does (`create_app(AppSettings.from_env())`,
 from the environment bench/run.py gives it), runs its start-up (the lifespan: adapters started,
 providers built) and prints, as JSON, which of SDKS are in sys.modules after `create_app` and
 after start-up, and how many modules there are.
@@ -39,6 +39,10 @@ async def _healthy(port: int) -> bool:
         writer.close()
 
 
+def log_tail(path: str | Path, chars: int = 3000) -> str:
+    return Path(path).read_text(errors="replace")[-chars:]
+
+
 def rss_kib(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -66,7 +70,8 @@ async def one_start(
         try:
             while not await _healthy(port):
                 if proc.returncode is not None:
-                    raise RuntimeError(f"server exited: {log}")
+                    out.flush()
+                    raise RuntimeError(f"server exited ({argv}):\n{log_tail(log)}")
                 if time.perf_counter() - t0 > 60:
                     raise RuntimeError(f"no /healthz in 60 s: {log}")
                 await asyncio.sleep(0.01)

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import httpx
 
+from bench.cold_start import log_tail
 from testing.servers import free_port
 
 BENCH = Path(__file__).resolve().parent
@@ -98,7 +99,10 @@ class Proc:
         async with httpx.AsyncClient() as http:
             for _ in range(600):
                 if self.proc.poll() is not None:
-                    raise RuntimeError(f"server exited: {self._log.name}")
+                    self._log.flush()
+                    raise RuntimeError(
+                        f"server exited ({self.proc.args}):\n{log_tail(self._log.name)}"
+                    )
                 try:
                     await http.get(f"http://127.0.0.1:{self.port}/healthz", timeout=1)
                     return self
