@@ -1,8 +1,8 @@
 """The floor under N turns at once: N model calls through our OpenAI provider alone.
 
 The same streamed calls the service makes (OpenAIChatProvider: the openai SDK and our event
-reader), with no chat, no database and no delivery. Run in processes of their own (as the server
-and its model workers are) against the benchmark's stub model:
+reader), with no chat, no database and no delivery, in a process of its own against the
+benchmark's stub model (bench/run.py runs it with the measured checkout's code as cwd):
 
     python -m bench.sdk_floor MODEL_URL N            # prints the wall time in seconds
     python -m bench.sdk_floor MODEL_URL N --warm     # after one unmeasured burst of N

@@ -2,22 +2,26 @@
 messages in the room. Everything but the model call: store the question, read the channel
 state and recent history, assemble context, store the answer, deliver it.
 
-    .venv/bin/python -m bench.turn_cost [--big 1000000] [--turns 300]
+    .venv/bin/python -m bench.turn_cost [--big 1000000] [--turns 300] [--postgres URL] [--json]
 
 Prints both medians and their ratio: the goal is a ratio near 1 (the hot path does not grow
-with the number of stored messages).
+with the number of stored messages). With `--postgres URL` (a server's admin URL) each size gets
+a database of its own there, dropped afterwards. `--json` prints the two medians in ms, for
+bench/run.py, which runs this in a process of its own with the checkout it measures as cwd.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import platform
 import sqlite3
 import statistics
 import tempfile
 import time
+import uuid
 from datetime import UTC, datetime
 
 from bot.context import ModelRequest
@@ -76,6 +80,60 @@ async def measure(rows: int, turns: int, workdir: str) -> list[float]:
         await store.close()
 
 
+def _dsn(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+async def fill_postgres(url: str, rows: int) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(_dsn(url))
+    now = datetime.now(UTC)
+    batch = 100_000
+    for start in range(0, rows, batch):
+        await conn.copy_records_to_table(
+            "messages",
+            records=[
+                (ROOM, "web", "user", "u", "u", f"message {i}", now, False)
+                for i in range(start, min(rows, start + batch))
+            ],
+            columns=[
+                "channel",
+                "platform",
+                "role",
+                "author_id",
+                "author_name",
+                "text",
+                "created_at",
+                "flagged",
+            ],
+        )
+    await conn.execute("ANALYZE messages")
+    await conn.close()
+
+
+async def measure_postgres(base: str, rows: int, turns: int) -> list[float]:
+    """As `measure`, in a new database on the server of `base` (dropped afterwards)."""
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    name = f"bench_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(_dsn(base))
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    url = make_url(base).set(database=name).render_as_string(hide_password=False)
+    store = SQLStore.from_url(url)
+    try:
+        await store.create_schema()
+        await fill_postgres(url, rows)
+        return await time_turns(store, turns)
+    finally:
+        await store.close()
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
 async def time_turns(store: SQLStore, turns: int) -> list[float]:
     """Seconds per addressed turn, one after another, through the real core and `store`."""
     settings = BotSettings()
@@ -99,12 +157,21 @@ async def main() -> None:
     parser.add_argument("--small", type=int, default=100)
     parser.add_argument("--big", type=int, default=1_000_000)
     parser.add_argument("--turns", type=int, default=300)
+    parser.add_argument("--postgres", metavar="URL", help="PostgreSQL instead of SQLite")
+    parser.add_argument("--json", action="store_true", help="print the medians (ms) as JSON")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as workdir:
-        small = await measure(args.small, args.turns, workdir)
-        big = await measure(args.big, args.turns, workdir)
+    if args.postgres:
+        small = await measure_postgres(args.postgres, args.small, args.turns)
+        big = await measure_postgres(args.postgres, args.big, args.turns)
+    else:
+        with tempfile.TemporaryDirectory() as workdir:
+            small = await measure(args.small, args.turns, workdir)
+            big = await measure(args.big, args.turns, workdir)
     ms_small = statistics.median(small) * 1000
     ms_big = statistics.median(big) * 1000
+    if args.json:
+        print(json.dumps({"small_ms": ms_small, "big_ms": ms_big}))
+        return
     print(
         f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
         f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}"
