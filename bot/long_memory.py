@@ -197,6 +197,8 @@ class Summarizer:
                 if current is not None and current.covers_up_to_id <= reset_after_id:
                     current = None  # a reset: the new summary starts after it
                 start = max(reset_after_id, current.covers_up_to_id if current else 0)
+                if current is None:
+                    start = await self._backfill_start(channel, start, before_id)
                 batch = await self.memory.following(
                     channel,
                     after_id=start,
@@ -215,6 +217,15 @@ class Summarizer:
         except Exception:
             self._failed_at[key] = time.monotonic()
             log.exception("summary of %s not updated; trying again later", channel)
+
+    async def _backfill_start(self, channel: ChannelKey, start: int, before_id: int) -> int:
+        """Where a first summary starts: at most `summary_backfill` messages before the window."""
+        newest = await self.memory.recent(
+            channel, self.settings.summary_backfill, after_id=start, up_to_id=before_id - 1
+        )
+        if len(newest) < self.settings.summary_backfill:
+            return start
+        return newest[0].id - 1
 
     async def _summarise(
         self,

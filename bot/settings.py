@@ -63,6 +63,10 @@ class MemorySettings:
     # unsummarised: about two screens of chat, so a model call is never spent on a few lines.
     summarise_after: int = 30
     summary_batch: int = 200  # messages folded into the summary per model call, at most
+    # A channel's first summary starts at most this many messages before the window: a channel
+    # with years of history (an upgrade, an import) is not summarised from its first message,
+    # which would cost a model call per `summary_batch` of it. Recall still reaches all of it.
+    summary_backfill: int = 1_000
     summary_tokens: int = 1_500  # the summary's cap in a turn's context
     recall: bool = True
     recall_messages: int = 6  # recalled messages per turn, at most

@@ -140,6 +140,7 @@ _MEMORY_KEYS = {
     "summary_provider": _STR,
     "summarise_after": _INT,
     "summary_batch": _INT,
+    "summary_backfill": _INT,
     "summary_tokens": _INT,
     "recall": _BOOL,
     "recall_messages": _INT,
@@ -312,7 +313,13 @@ def _read(source: _Source, data: dict[str, Any]) -> dict[str, Any]:
         raise source.error((), "moderation", f"expected true or false, got {data['moderation']!r}")
     _check(source, ("commands",), data.get("commands", {}), _COMMAND_KEYS)
     memory = _check(source, ("memory",), data.get("memory", {}), _MEMORY_KEYS)
-    for key in ("summarise_after", "summary_batch", "summary_tokens", "recall_messages"):
+    for key in (
+        "summarise_after",
+        "summary_batch",
+        "summary_backfill",
+        "summary_tokens",
+        "recall_messages",
+    ):
         if key in memory and memory[key] < 1:
             raise source.error(("memory",), key, "must be at least 1")
     if "recent_share" in memory and not 0.1 <= memory["recent_share"] <= 1:

@@ -113,6 +113,10 @@ def test_missing_file_falls_back_to_defaults_with_a_warning(
             "line 2: tags.dragon.history_turns: must be at least 1",
         ),
         (
+            "[memory]\nsummary_backfill = 0\n",
+            "line 2: memory.summary_backfill: must be at least 1",
+        ),
+        (
             '[tags.x]\nbehaviour = "poem"\nsystem_prompt="p"\n',
             "line 2: tags.x.behaviour: must be one of",
         ),

@@ -344,6 +344,26 @@ async def test_summary_and_recall_share_the_budget_and_the_newest_turns_keep_pri
     )
 
 
+async def test_a_long_history_is_summarised_from_its_last_backfill_messages_not_its_first() -> None:
+    settings = BotSettings(
+        memory=MemorySettings(summarise_after=10, summary_batch=40, summary_backfill=100)
+    )
+    service, store, provider = make_service(settings=settings)
+    provider.default = lambda request: Say(
+        "- digest" if request.system.startswith("You keep") else "ok"
+    )
+    await seeded(service, store, 1_000, fact_at=3)
+    await turn(service, said("@chatbot what about the deadline?"), RecordingTarget())
+    folded = [r.turns[0].content for r in provider.requests if r.system.startswith("You keep")]
+    assert len(folded) == 3  # 100 messages, 40 a call: not 1,000 / 40 calls
+    said_lines = [line for text in folded for line in text.splitlines() if "ben: " in line]
+    numbers = [int(line.rsplit(" ", 1)[1]) for line in said_lines]
+    assert numbers == list(range(861, 961))  # the 100 before the window (the newest 40 turns)
+    assert store.summaries[-1].covers_messages == 100
+    answered = provider.requests[0]  # the turn's own request, made before the summaries
+    assert "ben: the deadline moved to friday" in answered.system  # recall reaches all of it
+
+
 async def test_a_reset_hides_the_old_summary_and_a_failed_summary_never_fails_a_turn() -> None:
     settings = BotSettings(memory=MemorySettings(summarise_after=5, summary_batch=20))
     service, store, provider = make_service(settings=settings)
