@@ -30,7 +30,7 @@ from pathlib import Path
 import httpx
 from PIL import Image
 
-from bench.run import Row, machine, table
+from bench.run import Row, machine
 from bot.attachments import prepare_file
 from bot.settings import FileLimits
 from testing.chat_client import Client
@@ -179,8 +179,10 @@ async def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     with tempfile.TemporaryDirectory() as d:
         rows = await bench_pictures(Path(d), args.quick)
-    print(f"machine: {machine()}", file=sys.stderr)
-    print(table(rows))
+    print(f"machine: {machine(None)}", file=sys.stderr)
+    print("| benchmark | chatbot | baseline (same run) | ratio | note |\n|---|---:|---:|---:|---|")
+    for r in rows:
+        print(f"| {r.what} | {r.ours} | {r.baseline} | {r.ratio} | {r.note} |")
 
 
 if __name__ == "__main__":

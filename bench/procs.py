@@ -101,7 +101,7 @@ class Proc:
                 if self.proc.poll() is not None:
                     self._log.flush()
                     raise RuntimeError(
-                        f"server exited ({self.proc.args}):\n{log_tail(self._log.name)}"
+                        f"server exited ({self.proc.args!r}):\n{log_tail(self._log.name)}"
                     )
                 try:
                     await http.get(f"http://127.0.0.1:{self.port}/healthz", timeout=1)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import os
 import platform
@@ -24,7 +25,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -77,7 +78,7 @@ def current(rows: list[Row], checkouts: list[Checkout]) -> list[Figure]:
     ]
 
 
-def _median(xs: list[float]) -> float:
+def _median(xs: Sequence[float]) -> float:
     return statistics.median(xs)
 
 
@@ -253,13 +254,17 @@ async def bench_turns(
                     (cold / floor_cold, warm / floor_warm),
                 )
                 order.results[c.label] = await twenty_in_one_room(
-                    proc, lambda p=proc: turns_in_rooms(p, model, 1), delay
+                    proc, functools.partial(turns_in_rooms, proc, model, 1), delay
                 )
             finally:
                 await proc.stop()
     finally:
         await model.stop()
     return [burst, order]
+
+
+def _echoes(text: str, frame: dict[str, Any]) -> bool:
+    return str(frame["message"]).endswith(text)
 
 
 async def twenty_in_one_room(
@@ -281,7 +286,7 @@ async def twenty_in_one_room(
         c = askers[k % 4]
         await c.say(f"@chatbot question {k}")
         asked.append(f"question {k}")
-        await c.until(lambda f, k=k: f["message"].endswith(f"question {k}"))
+        await c.until(functools.partial(_echoes, f"question {k}"))
     answers: list[str] = []
     while len(answers) < 20:
         f = await listener.until(lambda f: f["nickname"] == "chatbot", timeout=30)
@@ -455,7 +460,7 @@ async def bench_cold_start(
                     rss.setdefault(who, []).append(kib)
     finally:
         await model.stop()
-    base_s, base_kib = _median(seconds["baseline"]), _median(rss["baseline"])
+    base_s, base_kib = _median(seconds["baseline"]), int(_median(rss["baseline"]))
     start = Figure(
         "cold start: spawn to first `/healthz` 200",
         f"SQLite, web chat, OpenAI provider; baseline: bare FastAPI app with `/healthz` under "
@@ -473,7 +478,7 @@ async def bench_cold_start(
         "lower is better",
     )
     for c in checkouts:
-        s, kib = _median(seconds[c.label]), _median(rss[c.label])
+        s, kib = _median(seconds[c.label]), int(_median(rss[c.label]))
         start.results[c.label] = Result(
             f"{s:.2f} s", f"{base_s:.2f} s", f"{s / base_s:.2f}x", (s / base_s,)
         )

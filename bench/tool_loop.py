@@ -166,6 +166,7 @@ async def bare_turn(client: openai.AsyncOpenAI) -> float:
             tools=[TOOL_SPEC],  # type: ignore[list-item]
             stream=True,
         )
+        assert isinstance(stream, openai.AsyncStream)
         calls: dict[int, dict[str, str]] = {}
         async for chunk in stream:
             if not chunk.choices:
