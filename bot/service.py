@@ -726,16 +726,17 @@ class ChatService:
             used = parts.summary_tokens + parts.recall_tokens
             if used:
                 recent = window_of(max_tokens=budget - used)
-        if remembers:
-            if recent.messages:
-                self.summarizer.poke(
-                    asked.channel,
-                    scope_key(scope, asked.author_id),
-                    before_id=recent.messages[0].id,
-                    reset_after_id=state.reset_after_id,
-                    model=persona.model,
-                    covered=parts.summary.covers_up_to_id if parts.summary else None,
-                )
+        if remembers and older and recent.messages:
+            # Only when something has left the window: a young channel's turns never start a
+            # summariser that would read the channel only to find too little to fold.
+            self.summarizer.poke(
+                asked.channel,
+                scope_key(scope, asked.author_id),
+                before_id=recent.messages[0].id,
+                reset_after_id=state.reset_after_id,
+                model=persona.model,
+                covered=parts.summary.covers_up_to_id if parts.summary else 0,
+            )
         system = prepared.system_prompt
         if parts.block():
             system = f"{system}\n\n{parts.block()}"

@@ -66,7 +66,7 @@ class MemorySettings:
     # A channel's first summary starts at most this many messages before the window: a channel
     # with years of history (an upgrade, an import) is not summarised from its first message,
     # which would cost a model call per `summary_batch` of it. Recall still reaches all of it.
-    summary_backfill: int = 1_000
+    summary_backfill: int = 10_000
     summary_tokens: int = 1_500  # the summary's cap in a turn's context
     recall: bool = True
     recall_messages: int = 6  # recalled messages per turn, at most

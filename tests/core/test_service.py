@@ -344,6 +344,28 @@ async def test_summary_and_recall_share_the_budget_and_the_newest_turns_keep_pri
     )
 
 
+async def test_a_young_channel_reads_no_summary_and_starts_no_summariser(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    service, store, provider = make_service(Say("hi"), Say("hi again"))
+    reads: list[str] = []
+    for name in ("summary", "following"):
+        real = getattr(store, name)
+
+        async def counted(
+            *args: object, _real: object = real, _name: str = name, **kw: object
+        ) -> object:
+            reads.append(_name)
+            return await _real(*args, **kw)  # type: ignore[operator]
+
+        monkeypatch.setattr(store, name, counted)
+    target = RecordingTarget()
+    await turn(service, said("@chatbot hello"), target)
+    await turn(service, said("@chatbot and again"), target)
+    assert target.texts() == ["hi", "hi again"]
+    assert reads == []  # the whole channel fits the window: nothing to summarise or recall
+
+
 async def test_a_long_history_is_summarised_from_its_last_backfill_messages_not_its_first() -> None:
     settings = BotSettings(
         memory=MemorySettings(summarise_after=10, summary_batch=40, summary_backfill=100)
