@@ -135,14 +135,26 @@ def _rarest(terms: Sequence[str], docs: dict[str, int]) -> list[str]:
     return [t for t in by_rarity if docs.get(t, 0) <= COMMON_DOCS][:MAX_SEARCH_TERMS]
 
 
-_PROBE = text(f"SELECT count(*) FROM (SELECT rowid FROM {TABLE} WHERE {TABLE} MATCH :t LIMIT :n)")
+# Counted in the searched range only: the question itself, and the recent window, hold words
+# (a Korean ending glued to a noun: "장소가", "였어") found nowhere older; counted over the
+# whole channel they would look rarest and crowd out the words that find the message.
+_PROBE = text(
+    f"SELECT count(*) FROM (SELECT rowid FROM {TABLE} WHERE {TABLE} MATCH :t"
+    " AND rowid > :after AND rowid < :before LIMIT :n)"
+)
 
 
 def _search_sqlite(
     conn: Connection, terms: Sequence[str], after_id: int, before_id: int, limit: int
 ) -> Candidates:
     docs = {
-        t: int(conn.execute(_PROBE, {"t": f'"{t}"', "n": COMMON_DOCS + 1}).scalar() or 0)
+        t: int(
+            conn.execute(
+                _PROBE,
+                {"t": f'"{t}"', "after": after_id, "before": before_id, "n": COMMON_DOCS + 1},
+            ).scalar()
+            or 0
+        )
         for t in terms
     }
     rare = _rarest([t for t in terms if docs[t]], docs)

@@ -62,6 +62,21 @@ async def test_korean_names_are_found_by_two_letters(store: SQLStore) -> None:
     assert (await recall(store, "web:a", "내 이름이 뭐였지?"))[0:1] == ["내 이름은 소연이야"]
 
 
+async def test_words_only_the_question_holds_do_not_crowd_out_the_ones_that_find_it(
+    store: SQLStore,
+) -> None:
+    fact = await say(store, "web:a", "회식 장소는 강남역 고깃집이야")
+    for i in range(30):  # the rest of the week
+        await say(store, "web:a", f"프로젝트 저장소 링크 {i}" if i % 15 else "회식 장소 누가 알아?")
+    # Stored before it is answered, as every question is: its endings ("소가", "디였", "였어")
+    # are in no older message, the rarest of its terms counted over the whole channel.
+    asked = await say(store, "web:a", "회식 장소가 어디였어?")
+    found = await store.recall(
+        "web:a", "회식 장소가 어디였어?", after_id=0, before_id=asked.id, limit=3
+    )
+    assert fact.id in [m.id for m in found]
+
+
 async def test_the_rarest_words_decide_and_the_best_match_comes_first(store: SQLStore) -> None:
     for i in range(30):
         await say(store, "web:a", f"the meeting is on day {i}")
