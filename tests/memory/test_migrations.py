@@ -18,7 +18,7 @@ from sqlmodel import SQLModel
 
 from memory.migrate import BASELINE, SchemaError, alembic_config, current, head, upgrade
 from memory.models import MessageRow
-from memory.search_index import INDEX_TABLES
+from memory.search_index import AUTOMERGE, INDEX_TABLES, TABLE
 from memory.store import SQLStore, make_engine
 from tests.databases import ENGINES, fresh_database
 
@@ -49,7 +49,17 @@ async def test_fresh_database_gets_the_models_schema(kind: str, tmp_path: Path) 
         assert await current(store.engine) == head()
         async with store.engine.connect() as conn:
             assert await conn.run_sync(_diff) == []  # the migrations build what the models say
+        assert await automerge(store) == (AUTOMERGE if kind == "sqlite" else None)
         await store.close()
+
+
+async def automerge(store: SQLStore) -> int | None:
+    """FTS5's merge setting, kept in the index's own config table (SQLite only)."""
+    if store.engine.dialect.name != "sqlite":
+        return None
+    async with store.engine.connect() as conn:
+        found = await conn.execute(text(f"SELECT v FROM {TABLE}_config WHERE k = 'automerge'"))
+        return int(found.scalar_one())
 
 
 def _first_release_schema(conn: object) -> None:
@@ -113,6 +123,7 @@ async def test_database_from_the_first_release_upgrades_without_losing_a_row(
         old = await store.recent("web:0", 200)
         assert [m.command for m in old if m.text == "@chatbot help"] == ["help"]
         assert {m.author_is_bot for m in old} == {False}
+        assert await automerge(store) == (AUTOMERGE if kind == "sqlite" else None)
         await store.close()
 
 
@@ -123,4 +134,16 @@ async def test_a_database_from_a_newer_release_is_refused(tmp_path: Path) -> Non
         await conn.execute(text("UPDATE alembic_version SET version_num = '9999_future'"))
     with pytest.raises(SchemaError, match="newer release"):
         await upgrade(store.engine)
+    await store.close()
+
+
+async def test_an_index_made_before_0008_merges_less_often_after_it(tmp_path: Path) -> None:
+    store = SQLStore.from_url(f"sqlite+aiosqlite:///{tmp_path / 'chat.db'}")
+    await store.create_schema()
+    async with store.engine.begin() as conn:  # as 0003 left it: FTS5's default, at 0007
+        await conn.execute(text(f"INSERT INTO {TABLE}({TABLE}, rank) VALUES ('automerge', 4)"))
+        await conn.execute(text("UPDATE alembic_version SET version_num = '0007_usage_limits'"))
+    assert await automerge(store) == 4
+    assert await upgrade(store.engine) == ("0007_usage_limits", head())
+    assert await automerge(store) == AUTOMERGE
     await store.close()
