@@ -28,14 +28,14 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from bench.turn_cost import NullTarget, index_postgres, index_sqlite, steady_summary
 from bot.context import ModelRequest
-from bot.delivery import ReplyMeta
 from bot.personas import default_persona
 from bot.providers.base import DeltaSink, ModelReply
 from bot.service import ChatService
 from bot.settings import BotSettings, MemorySettings
 from bot.tokens import estimate_tokens
-from bot.types import Author, IncomingMessage, NewMessage, Summary, Usage
+from bot.types import Author, IncomingMessage, NewMessage, Usage
 from memory.store import SQLStore
 
 ROOM = "web:bench"
@@ -121,16 +121,6 @@ class InstantModel:
         self.requests.append(request)
         await on_delta("ok")
         return ModelReply("ok", Usage(10, 1, 11, "instant", "instant"))
-
-
-class NullTarget:
-    max_length = 1_000_000
-
-    def measure(self, text: str) -> int:
-        return len(text)
-
-    async def send(self, text: str, meta: ReplyMeta) -> None:
-        return None
 
 
 def request_tokens(request: ModelRequest) -> int:
@@ -246,10 +236,6 @@ def synthetic(i: int, rng: random.Random) -> str:
 
 def fill_sqlite(path: str, rows: int) -> None:
     """Bulk-insert `rows` messages of synthetic chat and index them (outside the timing)."""
-    from sqlalchemy import create_engine
-
-    from memory.search_index import fill_index
-
     rng = random.Random(5)
     conn = sqlite3.connect(path)
     now = datetime.now(UTC).isoformat(sep=" ")
@@ -261,18 +247,12 @@ def fill_sqlite(path: str, rows: int) -> None:
         )
     conn.commit()
     conn.close()
-    engine = create_engine(f"sqlite:///{path}")
-    with engine.begin() as sync:
-        fill_index(sync)
-    engine.dispose()
+    index_sqlite(path)
 
 
 async def fill_postgres(url: str, rows: int) -> None:
     import asyncpg
     from sqlalchemy.engine import make_url
-
-    from memory.search_index import fill_index
-    from memory.store import make_engine
 
     rng = random.Random(5)
     dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
@@ -300,32 +280,7 @@ async def fill_postgres(url: str, rows: int) -> None:
             )
     finally:
         await conn.close()
-    engine = make_engine(url)
-    async with engine.begin() as sync:
-        await sync.run_sync(fill_index)
-    async with engine.begin() as sync:
-        await sync.exec_driver_sql("ANALYZE")  # what autovacuum does as the table grows
-    await engine.dispose()
-
-
-async def steady_summary(store: SQLStore) -> None:
-    """A channel that has been chatting for a while has a summary of all but its newest
-    messages: start from there, as the service would be (not from a summariser catching up
-    on a million messages at once, which is background work, not the turn's)."""
-    newest = await store.recent(ROOM, 1)
-    await store.save_summary(
-        Summary(
-            ROOM,
-            "",
-            newest[-1].id - 60,
-            newest[-1].id - 60,
-            "- the channel so far",
-            "bench",
-            0,
-            0,
-            datetime.now(UTC),
-        )
-    )
+    await index_postgres(url)
 
 
 async def time_turns(store: SQLStore, turns: int) -> list[float]:
