@@ -7,7 +7,6 @@ channel; nothing here reads another channel's rows.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from datetime import UTC
 
@@ -59,8 +58,7 @@ def recall(
     rows = conn.execute(
         select(MESSAGES).where(_m.id.in_(found.ids), *_recallable(channel, author_id))
     ).all()
-    # A term in few messages says more about which one is meant than a term in many.
-    weight = {t: 1.0 / math.log(2 + found.docs.get(t, 1)) for t in terms}
+    weight = {t: search_index.term_weight(found.docs.get(t, 1)) for t in terms}
     scored = []
     for row in rows:
         message = to_stored(row)

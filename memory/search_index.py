@@ -2,23 +2,30 @@
 
 - SQLite: an FTS5 table (`message_search`, rowid = message id) of the terms of
   memory/search_terms.py, tokenised verbatim (`ascii`: non-ASCII characters are kept as they
-  are, `_` joins the channel prefix to the word). How common a term is, is probed: its first
-  COMMON_DOCS + 1 matches are counted, never more (fts5vocab counts every match: 20 ms for a
-  word in most of a million messages; the probe, under 1 ms).
-- PostgreSQL: a table of (message id, tsvector of the same terms, cast verbatim: no language
-  rules) with a GIN index; the planner's own statistics (`pg_stats.most_common_elems`, kept by
-  ANALYZE) say which terms are common.
+  are, `_` joins the channel prefix to the word).
+- PostgreSQL: a table of (term, message id) pairs (`message_terms`) whose primary key is a
+  B-tree on (term, message id): a term's messages in an id range, newest first, are one index
+  range read, and the index alone answers it.
 
 Both are maintained in the same transaction as the messages they index (memory/store.py) and
-rebuilt from them by `fill_index`. A search returns candidate message ids; memory/store.py
-ranks them. Common terms are left out of a search (when rarer ones are there): a word that is
-in half the channel says nothing about which message is meant, and would make the search read
-half the channel.
+rebuilt from them by `fill_index`. A search runs in two steps on both engines, each bounded
+whatever the size of the channel:
+
+1. How common each term of the question is in the searched id range, probed: its first
+   COMMON_DOCS + 1 matches there are counted, never more. A term in more messages than that
+   says nothing about which one is meant; the rarest MAX_SEARCH_TERMS of the rest are searched.
+2. For each of those, its newest `limit` messages in the range. A message found by several
+   rare terms comes first (memory/long_memory.py then ranks the candidates by all the terms).
+
+Before 0009_postgres_terms, PostgreSQL kept a tsvector with a GIN index and asked the
+planner's statistics how common a term was; the statistics (a sample) missed terms in a few
+thousand messages, and a GIN search for one read every message holding it from the table:
+40-70 ms, at 1,000,000 messages.
 """
 
 from __future__ import annotations
 
-import time
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -26,7 +33,8 @@ from sqlalchemy import Connection, text
 
 from memory.search_terms import index_terms
 
-TABLE = "message_search"
+TABLE = "message_search"  # SQLite's FTS5 table
+TERMS = "message_terms"  # PostgreSQL's (term, message id) pairs
 # Tables the index adds that are not in the SQLModel metadata (the migration test skips them).
 INDEX_TABLES = frozenset(
     {
@@ -36,6 +44,7 @@ INDEX_TABLES = frozenset(
         f"{TABLE}_content",
         f"{TABLE}_docsize",
         f"{TABLE}_config",
+        TERMS,
     }
 )
 COMMON_DOCS = 2_000  # a term in more messages than this says nothing about which one is meant
@@ -46,7 +55,7 @@ FILL_BATCH = 5_000
 @dataclass(frozen=True, slots=True)
 class Candidates:
     ids: list[int]
-    docs: dict[str, int]  # messages holding each searched term, where the engine knows
+    docs: dict[str, int]  # messages holding each term in the searched range (up to COMMON_DOCS+1)
 
 
 def _sqlite(conn: Connection) -> bool:
@@ -61,18 +70,30 @@ def _sqlite(conn: Connection) -> bool:
 AUTOMERGE = 16
 
 
-def create_index(conn: Connection) -> None:
+def build_index(conn: Connection) -> int:
+    """Create the index and fill it from the stored messages (the migrations); how many.
+
+    On PostgreSQL the table's keys are made after it is filled: 1,000,000 messages (7.1
+    million pairs) took 36 s here, where filling the keyed table pair by pair took minutes."""
     if _sqlite(conn):
         conn.exec_driver_sql(
             f"CREATE VIRTUAL TABLE {TABLE} USING fts5(terms, tokenize = \"ascii tokenchars '_'\")"
         )
         tune_index(conn)
-    else:
-        conn.exec_driver_sql(
-            f"CREATE TABLE {TABLE} (message_id BIGINT PRIMARY KEY REFERENCES messages (id)"
-            " ON DELETE CASCADE, terms TSVECTOR NOT NULL)"
-        )
-        conn.exec_driver_sql(f"CREATE INDEX ix_{TABLE}_terms ON {TABLE} USING GIN (terms)")
+        return fill_index(conn)
+    # COLLATE "C": terms are compared byte by byte (they are only ever looked up, never sorted
+    # for people), which is faster than a language's collation and the same on every server.
+    conn.exec_driver_sql(
+        f'CREATE TABLE {TERMS} (term TEXT COLLATE "C" NOT NULL, message_id BIGINT NOT NULL)'
+    )
+    added = fill_index(conn, fresh=True)
+    conn.exec_driver_sql(f"ALTER TABLE {TERMS} ADD PRIMARY KEY (term, message_id)")
+    conn.exec_driver_sql(
+        f"ALTER TABLE {TERMS} ADD FOREIGN KEY (message_id) REFERENCES messages (id)"
+        " ON DELETE CASCADE"
+    )
+    conn.exec_driver_sql(f"CREATE INDEX ix_{TERMS}_message ON {TERMS} (message_id)")
+    return added
 
 
 def tune_index(conn: Connection) -> None:
@@ -84,11 +105,12 @@ def tune_index(conn: Connection) -> None:
 
 
 def drop_index(conn: Connection) -> None:
-    conn.exec_driver_sql(f"DROP TABLE IF EXISTS {TABLE}")
+    conn.exec_driver_sql(f"DROP TABLE IF EXISTS {TABLE if _sqlite(conn) else TERMS}")
 
 
-def fill_index(conn: Connection) -> int:
-    """Index every searchable message not yet in the index; returns how many were added."""
+def fill_index(conn: Connection, *, fresh: bool = False) -> int:
+    """Index every searchable message, replacing what the index holds of it; returns how
+    many. `fresh`: the index is new and empty (nothing to replace)."""
     added, after = 0, 0
     while True:
         rows = conn.execute(
@@ -100,7 +122,8 @@ def fill_index(conn: Connection) -> int:
         ).all()
         if not rows:
             return added
-        remove(conn, [r[0] for r in rows])  # rebuilding: no message twice
+        if not fresh:
+            remove(conn, [r[0] for r in rows])  # rebuilding: no message twice
         add(conn, [(r[0], r[1], r[2]) for r in rows])
         added += len(rows)
         after = rows[-1][0]
@@ -108,41 +131,85 @@ def fill_index(conn: Connection) -> int:
 
 def add(conn: Connection, rows: Iterable[tuple[int, str, str]]) -> None:
     """Index (id, channel, text) rows."""
-    params = [{"id": i, "terms": index_terms(channel, said)} for i, channel, said in rows]
-    params = [p for p in params if p["terms"]]
-    if not params:
+    indexed = [(i, index_terms(channel, said)) for i, channel, said in rows]
+    indexed = [(i, terms) for i, terms in indexed if terms]
+    if not indexed:
         return
     if _sqlite(conn):
-        conn.execute(text(f"INSERT INTO {TABLE} (rowid, terms) VALUES (:id, :terms)"), params)
-    else:
         conn.execute(
-            text(
-                f"INSERT INTO {TABLE} (message_id, terms) VALUES (:id, CAST(:terms AS tsvector))"
-                " ON CONFLICT (message_id) DO UPDATE SET terms = EXCLUDED.terms"
-            ),
-            params,
+            text(f"INSERT INTO {TABLE} (rowid, terms) VALUES (:id, :terms)"),
+            [{"id": i, "terms": terms} for i, terms in indexed],
         )
+        return
+    pairs = [(term, i) for i, terms in indexed for term in terms.split()]
+    conn.execute(
+        text(
+            f"INSERT INTO {TERMS} (term, message_id) SELECT * FROM"
+            " unnest(CAST(:terms AS text[]), CAST(:ids AS bigint[])) ON CONFLICT DO NOTHING"
+        ),
+        {"terms": [t for t, _ in pairs], "ids": [i for _, i in pairs]},
+    )
 
 
 def remove(conn: Connection, ids: Sequence[int]) -> None:
     if not ids:
         return
-    column = "rowid" if _sqlite(conn) else "message_id"
+    table, column = (TABLE, "rowid") if _sqlite(conn) else (TERMS, "message_id")
     for start in range(0, len(ids), 500):
         chunk = list(ids[start : start + 500])
         marks = ", ".join(str(int(i)) for i in chunk)
-        conn.exec_driver_sql(f"DELETE FROM {TABLE} WHERE {column} IN ({marks})")
+        conn.exec_driver_sql(f"DELETE FROM {table} WHERE {column} IN ({marks})")
+
+
+# One engine's statements for the two steps: `:t` a term, `:after` < id < `:before`, at most `:n`.
+_FTS_RANGE = f"FROM {TABLE} WHERE {TABLE} MATCH :t AND rowid > :after AND rowid < :before"
+_TERMS_RANGE = f"FROM {TERMS} WHERE term = :t AND message_id > :after AND message_id < :before"
+_COUNT = {
+    "sqlite": text(f"SELECT count(*) FROM (SELECT rowid {_FTS_RANGE} LIMIT :n)"),
+    "postgresql": text(f"SELECT count(*) FROM (SELECT 1 {_TERMS_RANGE} LIMIT :n) AS found"),
+}
+_NEWEST = {
+    "sqlite": text(f"SELECT rowid {_FTS_RANGE} ORDER BY rowid DESC LIMIT :n"),
+    "postgresql": text(f"SELECT message_id {_TERMS_RANGE} ORDER BY message_id DESC LIMIT :n"),
+}
 
 
 def search(
     conn: Connection, terms: Sequence[str], *, after_id: int, before_id: int, limit: int
 ) -> Candidates:
-    """Messages with after_id < id < before_id holding any of the rarer `terms`."""
+    """Up to `limit` messages with after_id < id < before_id holding the rarer `terms`: those
+    holding the most (and the rarest) first, then the newest."""
     if not terms:
         return Candidates([], {})
-    if _sqlite(conn):
-        return _search_sqlite(conn, terms, after_id, before_id, limit)
-    return _search_postgres(conn, terms, after_id, before_id, limit)
+    engine = "sqlite" if _sqlite(conn) else "postgresql"
+
+    def term(t: str) -> str:
+        return f'"{t}"' if engine == "sqlite" else t  # FTS5's query syntax: a quoted phrase
+
+    # Counted in the searched range only: the question itself, and the recent window, hold
+    # words (a Korean ending glued to a noun: "장소가", "였어") found nowhere older; counted over
+    # the whole channel they would look rarest and crowd out the words that find the message.
+    window = {"after": after_id, "before": before_id}
+    docs = {
+        t: int(
+            conn.execute(_COUNT[engine], {"t": term(t), **window, "n": COMMON_DOCS + 1}).scalar()
+            or 0
+        )
+        for t in terms
+    }
+    rare = _rarest([t for t in terms if docs[t]], docs)
+    score: dict[int, float] = {}
+    for t in rare:
+        weight = term_weight(docs[t])
+        for (found,) in conn.execute(_NEWEST[engine], {"t": term(t), **window, "n": limit}):
+            score[int(found)] = score.get(int(found), 0.0) + weight
+    best = sorted(score, key=lambda i: (-score[i], -i))[:limit]
+    return Candidates(best, docs)
+
+
+def term_weight(docs: int) -> float:
+    """A term in few messages says more about which one is meant than a term in many."""
+    return 1.0 / math.log(2 + docs)
 
 
 def _rarest(terms: Sequence[str], docs: dict[str, int]) -> list[str]:
@@ -150,90 +217,3 @@ def _rarest(terms: Sequence[str], docs: dict[str, int]) -> list[str]:
     thousands of messages would read them all and find nothing in particular."""
     by_rarity = sorted(terms, key=lambda t: docs.get(t, 0))
     return [t for t in by_rarity if docs.get(t, 0) <= COMMON_DOCS][:MAX_SEARCH_TERMS]
-
-
-# Counted in the searched range only: the question itself, and the recent window, hold words
-# (a Korean ending glued to a noun: "장소가", "였어") found nowhere older; counted over the
-# whole channel they would look rarest and crowd out the words that find the message.
-_PROBE = text(
-    f"SELECT count(*) FROM (SELECT rowid FROM {TABLE} WHERE {TABLE} MATCH :t"
-    " AND rowid > :after AND rowid < :before LIMIT :n)"
-)
-
-
-def _search_sqlite(
-    conn: Connection, terms: Sequence[str], after_id: int, before_id: int, limit: int
-) -> Candidates:
-    docs = {
-        t: int(
-            conn.execute(
-                _PROBE,
-                {"t": f'"{t}"', "after": after_id, "before": before_id, "n": COMMON_DOCS + 1},
-            ).scalar()
-            or 0
-        )
-        for t in terms
-    }
-    rare = _rarest([t for t in terms if docs[t]], docs)
-    if not rare:
-        return Candidates([], docs)
-    query = " OR ".join(f'"{t}"' for t in rare)
-    rows = conn.execute(
-        text(
-            f"SELECT rowid FROM {TABLE} WHERE {TABLE} MATCH :q AND rowid > :after"
-            f" AND rowid < :before ORDER BY bm25({TABLE}) LIMIT :n"
-        ),
-        {"q": query, "after": after_id, "before": before_id, "n": limit},
-    ).all()
-    return Candidates([int(r[0]) for r in rows], docs)
-
-
-# PostgreSQL's statistics of the index's terms (kept by ANALYZE, which autovacuum runs as the
-# table grows), read at most every STATS_TTL seconds per database. A term not among the most
-# common elements is rarer than the least common of them (about 0.06% of rows at the default
-# statistics target): rare enough to search for.
-STATS_TTL = 300.0
-_pg_stats: dict[str, tuple[float, dict[str, int]]] = {}
-
-
-def _postgres_docs(conn: Connection) -> dict[str, int]:
-    database = str(conn.engine.url)
-    at, docs = _pg_stats.get(database, (float("-inf"), {}))
-    if time.monotonic() - at < STATS_TTL:
-        return docs
-    row = conn.execute(
-        text(
-            "SELECT s.most_common_elems::text::text[], s.most_common_elem_freqs, c.reltuples"
-            " FROM pg_stats s JOIN pg_class c ON c.relname = s.tablename"
-            " WHERE s.tablename = :t AND s.attname = 'terms'"
-        ),
-        {"t": TABLE},
-    ).first()
-    docs = {}
-    if row is not None and row[0] is not None:
-        total = max(0.0, float(row[2] or 0))
-        docs = {str(t): int(f * total) for t, f in zip(row[0], row[1], strict=False)}
-    _pg_stats[database] = (time.monotonic(), docs)
-    return docs
-
-
-def _search_postgres(
-    conn: Connection, terms: Sequence[str], after_id: int, before_id: int, limit: int
-) -> Candidates:
-    docs = _postgres_docs(conn)
-    rare = _rarest(terms, docs)
-    if not rare:
-        return Candidates([], docs)
-    query = " | ".join(f"'{t}'" for t in rare)
-    # MATERIALIZED: the GIN index finds the (few) messages with these rare terms first; left
-    # to itself the planner may walk the primary key backwards instead, reading far.
-    rows = conn.execute(
-        text(
-            f"WITH found AS MATERIALIZED (SELECT message_id FROM {TABLE}"
-            " WHERE terms @@ CAST(:q AS tsquery))"
-            " SELECT message_id FROM found WHERE message_id > :after AND message_id < :before"
-            " ORDER BY message_id DESC LIMIT :n"
-        ),
-        {"q": query, "after": after_id, "before": before_id, "n": limit},
-    ).all()
-    return Candidates([int(r[0]) for r in rows], docs)

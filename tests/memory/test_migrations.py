@@ -16,9 +16,11 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import func, select, text
 from sqlmodel import SQLModel
 
+from bot.types import NewMessage
 from memory.migrate import BASELINE, SchemaError, alembic_config, current, head, upgrade
 from memory.models import MessageRow
-from memory.search_index import AUTOMERGE, INDEX_TABLES, TABLE
+from memory.search_index import AUTOMERGE, INDEX_TABLES, TABLE, TERMS
+from memory.search_terms import query_terms
 from memory.store import SQLStore, make_engine
 from tests.databases import ENGINES, fresh_database
 
@@ -28,7 +30,7 @@ def _not_the_search_index(obj: object, name: str | None, kind: str, *_: object) 
     return not (
         kind in ("table", "index")
         and name is not None
-        and (name in INDEX_TABLES or name.startswith("ix_message_search"))
+        and (name in INDEX_TABLES or name.startswith(("ix_message_search", "ix_message_terms")))
     )
 
 
@@ -147,3 +149,61 @@ async def test_an_index_made_before_0008_merges_less_often_after_it(tmp_path: Pa
     assert await upgrade(store.engine) == ("0007_usage_limits", head())
     assert await automerge(store) == AUTOMERGE
     await store.close()
+
+
+def _to(revision: str) -> object:
+    def run(conn: object) -> None:
+        cfg = alembic_config()
+        cfg.attributes["connection"] = conn
+        if revision == "head":
+            command.upgrade(cfg, revision)
+        else:
+            command.downgrade(cfg, revision)
+
+    return run
+
+
+async def _tables(store: SQLStore) -> set[str]:
+    async with store.engine.connect() as conn:
+        found = await conn.execute(
+            text("SELECT tablename FROM pg_tables WHERE tablename LIKE 'message_%'")
+        )
+        return {r[0] for r in found}
+
+
+async def test_postgres_search_index_moves_to_term_pairs_and_back(tmp_path: Path) -> None:
+    """0009 replaces 0003's tsvector table with (term, message id) pairs, built from the
+    messages; its downgrade gives the tsvector table back with the same terms."""
+    async with fresh_database("postgresql", tmp_path) as url:
+        store = SQLStore.from_url(url)
+        await store.create_schema()
+        said = []
+        for text_ in ("the deadline moved to Friday", "내 이름은 소연이야", "lunch?"):
+            stored = await store.add(
+                NewMessage("web:a", "web", "user", "web:x", "x", text_, datetime.now(UTC))
+            )
+            assert stored is not None
+            said.append(stored)
+        assert await _tables(store) == {"messages", TERMS}
+
+        async with store.engine.begin() as conn:
+            await conn.run_sync(_to("0008_search_merge"))
+        assert await _tables(store) == {"messages", TABLE}  # 0003's tsvector, rebuilt
+        async with store.engine.connect() as conn:
+            found = await conn.execute(
+                text(f"SELECT message_id FROM {TABLE} WHERE terms @@ CAST(:q AS tsquery)"),
+                {"q": f"'{query_terms('web:a', '소연')[0]}'"},
+            )
+            assert [r[0] for r in found] == [said[1].id]
+
+        async with store.engine.begin() as conn:
+            await conn.run_sync(_to("head"))
+        assert await _tables(store) == {"messages", TERMS}
+        assert await current(store.engine) == head()
+        async with store.engine.connect() as conn:
+            assert await conn.run_sync(_diff) == []
+        found = await store.recall("web:a", "소연", after_id=0, before_id=2**62, limit=5)
+        assert [m.id for m in found] == [said[1].id]
+        found = await store.recall("web:a", "friday", after_id=0, before_id=2**62, limit=5)
+        assert [m.id for m in found] == [said[0].id]
+        await store.close()

@@ -4,9 +4,10 @@ Revision ID: 0003_long_memory
 Revises: 0002_command_author_is_bot
 
 All of it is derived from the messages and can be rebuilt from them. The full-text index is the
-one part each engine keeps its own way (memory/search_index.py): an FTS5 table on SQLite, a
-tsvector column with a GIN index on PostgreSQL; the terms are the same (memory/search_terms.py).
-Existing messages are indexed here, so recall reaches what was said before the upgrade.
+one part each engine keeps its own way (memory/search_index.py). SQLite's FTS5 table is made
+and filled here, so recall reaches what was said before the upgrade. PostgreSQL's index is made
+by 0009_postgres_terms: this revision once made a tsvector table with a GIN index, which 0009
+replaces (a database made then still has it until 0009 runs).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from memory.search_index import create_index, fill_index
+from memory.search_index import build_index
 
 revision = "0003_long_memory"
 down_revision = "0002_command_author_is_bot"
@@ -51,14 +52,12 @@ def upgrade() -> None:
     )
     op.create_index("ix_embeddings_channel_message", "embeddings", ["channel", "message_id"])
     connection = op.get_bind()
-    create_index(connection)
-    fill_index(connection)
+    if connection.dialect.name == "sqlite":
+        build_index(connection)
 
 
 def downgrade() -> None:
-    from memory.search_index import drop_index
-
-    drop_index(op.get_bind())
+    op.execute("DROP TABLE IF EXISTS message_search")
     op.drop_index("ix_embeddings_channel_message", table_name="embeddings")
     op.drop_table("embeddings")
     op.drop_index("ix_summaries_channel_scope_id", table_name="summaries")
