@@ -20,6 +20,7 @@ from bot.types import (
     StoredAttachment,
     StoredMessage,
     Summary,
+    TurnRead,
     UsageTotal,
 )
 
@@ -58,10 +59,17 @@ class Memory(Protocol):
         ...
 
     async def context(
-        self, channel: ChannelKey, limit: int, *, up_to_id: int, author_id: str | None = None
-    ) -> tuple[ChannelState, list[StoredMessage]]:
-        """`state(channel)` and `recent(channel, limit, after_id=<its reset point>,
-        up_to_id=up_to_id)`, read together: what every turn needs, in one trip. With
+        self,
+        channel: ChannelKey,
+        limit: int,
+        *,
+        up_to_id: int,
+        author_id: str | None = None,
+        summary_scope: str | None = None,
+    ) -> TurnRead:
+        """What every turn reads before the model call, in one trip: `state(channel)`,
+        `recent(channel, limit, after_id=<its reset point>, up_to_id=up_to_id)` and those
+        messages' files; with `summary_scope`, `summary(channel, summary_scope)` too. With
         `author_id` (per-member memory): only that person's messages and the answers to them."""
         ...
 

@@ -11,7 +11,7 @@ window). Files that were only named (`[attachment: name]`) or refused say so.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 
 from bot.context import ChatTurn, ImagePart
@@ -35,16 +35,19 @@ class Pictures:
         limits: FileLimits,
         *,
         sees: bool,
+        files: Mapping[int, list[StoredAttachment]] | None = None,
         count: Callable[[str], int] | None = None,
         room: int = 0,
     ):
-        """`count` and `room`: the call's token counter and the tokens text files may use."""
+        """`files`: the files already read (Memory.context) of the messages they name, by id
+        (an empty list: that message has none); others are read when needed. `count` and `room`: the call's token counter and the tokens text files
+        may use."""
         self.memory = memory
         self.limits = limits
         self.sees = sees
         self.count = count
         self.room = room
-        self._files: dict[int, list[StoredAttachment]] = {}
+        self._files: dict[int, list[StoredAttachment]] = dict(files or {})
         self._data: dict[str, bytes | None] = {}
         self.unseen: set[int] = set()  # messages whose images this model could not see
 

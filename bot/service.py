@@ -62,6 +62,7 @@ from bot.types import (
     NewMessage,
     StoredAttachment,
     StoredMessage,
+    Summary,
     Viewed,
     utcnow,
 )
@@ -601,16 +602,16 @@ class ChatService:
         asked: StoredMessage,
         question: str,
         state: ChannelState,
+        summary: Summary | None,
         window: Window,
         scope: str,
         room: int,
         count: Callable[[str], int],
     ) -> MemoryParts:
-        """The summary and the messages recalled from before `window`, within `room` tokens
-        and each part's cap."""
+        """The summary (read with the window) and the messages recalled from before
+        `window`, within `room` tokens and each part's cap."""
         s = self.settings.memory
         author = asked.author_id if scope == "member" else None
-        summary = await self.memory.summary(asked.channel, scope_key(scope, asked.author_id))
         summary_text, summary_tokens = summary_part(
             summary, state.reset_after_id, min(s.summary_tokens, room), count
         )
@@ -681,9 +682,14 @@ class ChatService:
         remembers = persona.behaviour == "chat" and viewed is None
         scope = self._scope(persona, asked.channel) if remembers else "shared"
         author = asked.author_id if scope == "member" else None
-        state, history = await self.memory.context(
-            asked.channel, prepared.history_turns, up_to_id=asked.id, author_id=author
+        read = await self.memory.context(
+            asked.channel,
+            prepared.history_turns,
+            up_to_id=asked.id,
+            author_id=author,
+            summary_scope=scope_key(scope, asked.author_id) if remembers else None,
         )
+        state, history = read.state, read.history
         if viewed is not None:
             # The conversation the person looks at, then their question.
             keep = prepared.history_turns - 1
@@ -692,7 +698,6 @@ class ChatService:
                 prepared = replace(
                     prepared, final_turn=f"{prepared.final_turn} (They were said in {viewed.name}.)"
                 )
-        read = len(history)
         history = [m for m in history if not m.flagged and m.command is None]
         raw_provider = self.provider_for(persona.model.provider)
         chain = None
@@ -716,13 +721,15 @@ class ChatService:
         )
         recent = window_of(max_tokens=budget)
         # Older messages exist beyond the window: the read was full, or the window left some.
-        older = read >= prepared.history_turns or len(recent.messages) < len(history)
+        older = len(read.history) >= prepared.history_turns or len(recent.messages) < len(history)
         parts = MemoryParts()
         if remembers and older:
             # Summary and recall may take what they use, up to their caps, but the recent
             # window always keeps `recent_share` of the budget for the newest turns.
             room = int(budget * (1 - self.settings.memory.recent_share))
-            parts = await self._long_memory(asked, question, state, recent, scope, room, count)
+            parts = await self._long_memory(
+                asked, question, state, read.summary, recent, scope, room, count
+            )
             used = parts.summary_tokens + parts.recall_tokens
             if used:
                 recent = window_of(max_tokens=budget - used)
@@ -746,6 +753,7 @@ class ChatService:
             self.memory,
             self.settings.files,
             sees=can_see(persona.model),
+            files={m.id: read.files.get(m.id, []) for m in read.history},
             count=count,
             # Text files may use what the model's window has left after the rest of the context.
             room=window

@@ -281,6 +281,16 @@ class Summary:
 
 
 @dataclass(frozen=True, slots=True)
+class TurnRead:
+    """What a turn reads from memory before the model call, in one trip (Memory.context)."""
+
+    state: ChannelState
+    history: list[StoredMessage]  # the recent window's candidates, oldest first
+    summary: Summary | None = None  # the newest summary of the scope asked for, if asked
+    files: dict[int, list[StoredAttachment]] = field(default_factory=dict)  # of `history`
+
+
+@dataclass(frozen=True, slots=True)
 class MemoryStats:
     """What memory holds for a channel, for `@chatbot memory`."""
 

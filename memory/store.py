@@ -30,6 +30,7 @@ from bot.types import (
     StoredAttachment,
     StoredMessage,
     Summary,
+    TurnRead,
     UsageTotal,
 )
 from memory import long_memory, search_index, spending
@@ -249,14 +250,27 @@ class SQLStore:
         return await self._read(lambda conn: _state(conn, channel))
 
     async def context(
-        self, channel: ChannelKey, limit: int, *, up_to_id: int, author_id: str | None = None
-    ) -> tuple[ChannelState, list[StoredMessage]]:
-        def op(conn: Connection) -> tuple[ChannelState, list[StoredMessage]]:
+        self,
+        channel: ChannelKey,
+        limit: int,
+        *,
+        up_to_id: int,
+        author_id: str | None = None,
+        summary_scope: str | None = None,
+    ) -> TurnRead:
+        # One operation: on PostgreSQL each is a pool checkout and a few round trips, on
+        # SQLite a hop to a thread; a turn used to pay three of them here.
+        def op(conn: Connection) -> TurnRead:
             state = _state(conn, channel)
             if author_id is not None:
-                return state, _recent_of(conn, channel, author_id, limit, state, up_to_id)
-            params = _recent_params(channel, limit, state.reset_after_id, up_to_id)
-            return state, _recent(conn, params)
+                history = _recent_of(conn, channel, author_id, limit, state, up_to_id)
+            else:
+                params = _recent_params(channel, limit, state.reset_after_id, up_to_id)
+                history = _recent(conn, params)
+            summary = None
+            if summary_scope is not None:
+                summary = long_memory.latest_summary(conn, channel, summary_scope)
+            return TurnRead(state, history, summary, _files_of(conn, [m.id for m in history]))
 
         return await self._read(op)
 
@@ -553,17 +567,7 @@ class SQLStore:
         ids = list(message_ids)
         if not ids:
             return {}
-        query = select(*_FILE_META).where(_f.message_id.in_(ids)).order_by(_f.created_at)
-
-        def op(conn: Connection) -> dict[int, list[StoredAttachment]]:
-            found: dict[int, list[StoredAttachment]] = {}
-            for row in conn.execute(query).all():
-                item = _to_file(row._mapping)
-                assert item.message_id is not None
-                found.setdefault(item.message_id, []).append(item)
-            return found
-
-        return await self._read(op)
+        return await self._read(lambda conn: _files_of(conn, ids))
 
     async def file(self, attachment_id: str) -> StoredAttachment | None:
         query = select(*_FILE_META).where(_f.id == attachment_id)
@@ -683,6 +687,18 @@ def _recent_of(
         .limit(limit)
     ).all()
     return [_to_stored(r) for r in reversed(rows)]
+
+
+def _files_of(conn: Connection, ids: list[int]) -> dict[int, list[StoredAttachment]]:
+    found: dict[int, list[StoredAttachment]] = {}
+    if not ids:
+        return found
+    query = select(*_FILE_META).where(_f.message_id.in_(ids)).order_by(_f.created_at)
+    for row in conn.execute(query).all():
+        item = _to_file(row._mapping)
+        assert item.message_id is not None
+        found.setdefault(item.message_id, []).append(item)
+    return found
 
 
 def _state(conn: Connection, channel: ChannelKey) -> ChannelState:

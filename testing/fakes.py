@@ -36,6 +36,7 @@ from bot.types import (
     StoredAttachment,
     StoredMessage,
     Summary,
+    TurnRead,
     Usage,
     UsageTotal,
 )
@@ -101,8 +102,14 @@ class InMemoryStore:
         return self.states.get(channel, ChannelState(channel=channel))
 
     async def context(
-        self, channel: ChannelKey, limit: int, *, up_to_id: int, author_id: str | None = None
-    ) -> tuple[ChannelState, list[StoredMessage]]:
+        self,
+        channel: ChannelKey,
+        limit: int,
+        *,
+        up_to_id: int,
+        author_id: str | None = None,
+        summary_scope: str | None = None,
+    ) -> TurnRead:
         state = await self.state(channel)
         found = [
             m
@@ -111,7 +118,10 @@ class InMemoryStore:
             and state.reset_after_id < m.id <= up_to_id
             and (author_id is None or author_id in (m.author_id, m.asker_id))
         ]
-        return state, found[-limit:] if limit > 0 else []
+        history = found[-limit:] if limit > 0 else []
+        mine = [s for s in self.summaries if s.channel == channel and s.scope == summary_scope]
+        summary = mine[-1] if mine else None
+        return TurnRead(state, history, summary, await self.files_of([m.id for m in history]))
 
     async def save_chain(
         self, channel: ChannelKey, response_id: str | None, message_id: int | None

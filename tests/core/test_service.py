@@ -363,7 +363,9 @@ async def test_a_young_channel_reads_no_summary_and_starts_no_summariser(
     await turn(service, said("@chatbot hello"), target)
     await turn(service, said("@chatbot and again"), target)
     assert target.texts() == ["hi", "hi again"]
-    assert reads == []  # the whole channel fits the window: nothing to summarise or recall
+    # The whole channel fits the window: nothing to summarise or recall, nothing read for it
+    # beyond the turn's one read (Memory.context).
+    assert reads == []
 
 
 async def test_a_long_history_is_summarised_from_its_last_backfill_messages_not_its_first() -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from bot.types import NewMessage, Usage
+from bot.types import NewAttachment, NewMessage, Summary, Usage
 from memory.store import SQLStore
 from tests.databases import ENGINES, fresh_database
 
@@ -118,8 +118,8 @@ async def test_times_come_back_as_the_same_instant_in_utc(store: SQLStore) -> No
         assert value.hour == 12  # 21:30 KST is 12:30 UTC
 
 
-async def test_context_is_state_and_recent_read_together(store: SQLStore) -> None:
-    """context() reads in one trip what state() + recent() give."""
+async def test_context_is_state_recent_summary_and_files_read_together(store: SQLStore) -> None:
+    """context() reads in one trip what state() + recent() + summary() + files_of() give."""
     usage = Usage(input_tokens=3, output_tokens=4, total_tokens=7, model="m", provider="p")
     said = datetime(2026, 3, 1, 21, 30, 15, 123456, tzinfo=KST)
     first = await store.add(msg("web:ctx", "처음", created_at=said))
@@ -131,8 +131,10 @@ async def test_context_is_state_and_recent_read_together(store: SQLStore) -> Non
     assert first is not None and last is not None
 
     async def both(limit: int, up_to: int) -> None:
-        state, history = await store.context("web:ctx", limit, up_to_id=up_to)
+        read = await store.context("web:ctx", limit, up_to_id=up_to)
+        state, history = read.state, read.history
         assert state == await store.state("web:ctx")
+        assert read.summary is None  # not asked for
         expected = await store.recent(
             "web:ctx", limit, after_id=state.reset_after_id, up_to_id=up_to
         )
@@ -141,16 +143,33 @@ async def test_context_is_state_and_recent_read_together(store: SQLStore) -> Non
     await both(40, last.id)  # a channel never reset, with no state row
     await both(3, last.id)
     await both(40, last.id - 2)
-    (state, history) = await store.context("web:ctx", 40, up_to_id=last.id)
+    history = (await store.context("web:ctx", 40, up_to_id=last.id)).history
     assert history[0].created_at == said and history[0].created_at.tzinfo is not None
     assert history[-2].usage == usage and history[-2].flagged
     await store.reset("web:ctx", first.id + 2)
     await store.save_chain("web:ctx", "resp_9", last.id)
     await both(40, last.id)
-    state, history = await store.context("web:ctx", 40, up_to_id=last.id)
+    read = await store.context("web:ctx", 40, up_to_id=last.id)
+    state, history = read.state, read.history
     assert state.reset_after_id == first.id + 2 and state.response_id == "resp_9"
     assert history and all(m.id > first.id + 2 for m in history)
     assert history[-1] == last and "처음" not in [m.text for m in history]
+    # The summary of the scope asked for, and the files of the messages read, come with it.
+    for scope, said_text in (("", "the room"), ("web:ana", "ana's own")):
+        await store.save_summary(
+            Summary("web:ctx", scope, first.id, 1, said_text, "m", 1, 1, datetime.now(UTC))
+        )
+
+    def note(name: str) -> NewAttachment:
+        return NewAttachment("web:ctx", name, "text", "text/plain", b"hi", "minho", said)
+
+    (kept,) = await store.add_files(last.id, [note("notes.txt")])
+    await store.add_files(first.id, [note("old.txt")])
+    read = await store.context("web:ctx", 40, up_to_id=last.id, summary_scope="web:ana")
+    assert read.summary is not None and read.summary.text == "ana's own"
+    assert read.summary == await store.summary("web:ctx", "web:ana")
+    assert read.files == {last.id: [kept]}  # the first message was not read: nor its file
+    assert read.files == await store.files_of([m.id for m in read.history])
 
 
 async def test_recent_reads_the_channel_index(store: SQLStore) -> None:
