@@ -9,15 +9,19 @@
    that context? Ours (the real core and SQLStore, an instant model) against two baselines in
    the same run: the course's way (the last 30 messages) and the whole history. Summaries are
    left out of "in context" (the instant model writes none): only the message itself counts.
+   Ours runs on SQLite, and on PostgreSQL too when there is a server (`--postgres URL`, or
+   CHATBOT_TEST_POSTGRES_URL).
 2. Cost of recall. The core's time per addressed turn (store the question, read the window,
    search the channel's history, assemble, store the answer) with 1,000 and with 1,000,000
-   stored messages of synthetic chat in the channel, on SQLite and PostgreSQL: median and p99.
+   stored messages of synthetic chat in the channel, on SQLite and PostgreSQL: median and p99,
+   measured as bench/turn_cost.py measures (as served, after a few untimed turns).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import platform
 import random
@@ -25,10 +29,18 @@ import sqlite3
 import statistics
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from bench.turn_cost import NullTarget, index_postgres, index_sqlite, steady_summary
+from bench.turn_cost import (
+    WARMUP_TURNS,
+    NullTarget,
+    as_served,
+    index_postgres,
+    index_sqlite,
+    steady_summary,
+)
 from bot.context import ModelRequest
 from bot.personas import default_persona
 from bot.providers.base import DeltaSink, ModelReply
@@ -175,11 +187,12 @@ async def fill_store(store: SQLStore, said: list[tuple[str, str]]) -> list[int]:
     return ids
 
 
-async def recall_at_budget(workdir: str, count: int = 5000) -> dict[str, tuple[float, float]]:
-    """(share of questions with their fact in context, mean tokens per turn), per strategy."""
+async def recall_at_budget(url: str, count: int = 5000) -> dict[str, tuple[float, float]]:
+    """(share of questions with their fact in context, mean tokens per turn), per strategy,
+    in the empty database at `url`."""
     rng = random.Random(13)
     said, planted = channel_script(count, rng)
-    store = SQLStore.from_url(f"sqlite+aiosqlite:///{os.path.join(workdir, 'budget.db')}")
+    store = SQLStore.from_url(url)
     await store.create_schema()
     ids = await fill_store(store, said)
     for p in planted:
@@ -290,15 +303,17 @@ async def time_turns(store: SQLStore, turns: int) -> list[float]:
     model = InstantModel()
     service = ChatService(store, lambda _: model, settings, {persona.name: persona})
     rng = random.Random(9)
+    as_served()
     times: list[float] = []
-    for _ in range(turns):
+    for i in range(WARMUP_TURNS + turns):
         question = " ".join(rng.choices(VOCABULARY, WEIGHTS, k=3))
         message = IncomingMessage("web", ROOM, None, Author("u", "u"), f"@chatbot {question}?")
         t0 = time.perf_counter()
         received = await service.receive(message, NullTarget())
         assert received.answer is not None
         await received.answer
-        times.append(time.perf_counter() - t0)
+        if i >= WARMUP_TURNS:
+            times.append(time.perf_counter() - t0)
     assert any("recalled" in r.system for r in model.requests), "recall never ran"
     await service.close()
     return times
@@ -315,7 +330,9 @@ async def cost_sqlite(workdir: str, rows: int, turns: int) -> list[float]:
         await store.close()
 
 
-async def cost_postgres(base: str, rows: int, turns: int) -> list[float]:
+@contextlib.asynccontextmanager
+async def postgres_database(base: str) -> AsyncIterator[str]:
+    """The URL of a new database on the server of `base`, dropped afterwards."""
     import uuid
 
     import asyncpg
@@ -326,17 +343,23 @@ async def cost_postgres(base: str, rows: int, turns: int) -> list[float]:
     admin = await asyncpg.connect(dsn)
     await admin.execute(f'CREATE DATABASE "{name}"')
     await admin.close()
-    url = make_url(base).set(database=name).render_as_string(hide_password=False)
-    store = SQLStore.from_url(url)
     try:
-        await store.create_schema()
-        await fill_postgres(url, rows)
-        return await time_turns(store, turns)
+        yield make_url(base).set(database=name).render_as_string(hide_password=False)
     finally:
-        await store.close()
         admin = await asyncpg.connect(dsn)
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
+
+
+async def cost_postgres(base: str, rows: int, turns: int) -> list[float]:
+    async with postgres_database(base) as url:
+        store = SQLStore.from_url(url)
+        try:
+            await store.create_schema()
+            await fill_postgres(url, rows)
+            return await time_turns(store, turns)
+        finally:
+            await store.close()
 
 
 def p99(times: list[float]) -> float:
@@ -357,10 +380,14 @@ async def main() -> None:
     )
     with tempfile.TemporaryDirectory() as workdir:
         if "budget" in parts:
-            results = await recall_at_budget(workdir)
-            whole = results["whole history"][1]
             print("\nrecall at a budget: 5,000 messages, 50 planted facts, 50 questions")
             print(f"{'strategy':>18} | {'facts in context':>16} | {'tokens/turn':>11} | of whole")
+            results = await recall_at_budget(f"sqlite+aiosqlite:///{workdir}/budget.db")
+            if args.postgres:
+                async with postgres_database(args.postgres) as url:
+                    ours = (await recall_at_budget(url))["ours"]
+                results = {"ours, SQLite": results.pop("ours"), "ours, PostgreSQL": ours, **results}
+            whole = results["whole history"][1]
             for name, (share, tokens) in results.items():
                 print(f"{name:>18} | {share:>15.0%} | {tokens:>11,.0f} | {tokens / whole:>7.1%}")
         if "cost" in parts:
