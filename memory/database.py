@@ -182,6 +182,9 @@ class AsyncConnections:
 
     async def read(self, op: Op[T]) -> T:
         async with self.engine.connect() as conn:
+            # Autocommit: no BEGIN and ROLLBACK round trips around a read. Nothing is lost: at
+            # READ COMMITTED each statement sees its own snapshot inside a transaction too.
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
             return await conn.run_sync(op)
 
     async def write(self, op: Op[T]) -> T:

@@ -161,17 +161,48 @@ def remove(conn: Connection, ids: Sequence[int]) -> None:
         conn.exec_driver_sql(f"DELETE FROM {table} WHERE {column} IN ({marks})")
 
 
-# One engine's statements for the two steps: `:t` a term, `:after` < id < `:before`, at most `:n`.
+# The two steps' statements: `:after` < id < `:before`, at most `:n` rows per term. SQLite
+# runs one per term (in-process, a statement costs microseconds); PostgreSQL one for all the
+# terms (a statement is a round trip), each term looked up beside the others (LATERAL).
 _FTS_RANGE = f"FROM {TABLE} WHERE {TABLE} MATCH :t AND rowid > :after AND rowid < :before"
-_TERMS_RANGE = f"FROM {TERMS} WHERE term = :t AND message_id > :after AND message_id < :before"
-_COUNT = {
-    "sqlite": text(f"SELECT count(*) FROM (SELECT rowid {_FTS_RANGE} LIMIT :n)"),
-    "postgresql": text(f"SELECT count(*) FROM (SELECT 1 {_TERMS_RANGE} LIMIT :n) AS found"),
-}
-_NEWEST = {
-    "sqlite": text(f"SELECT rowid {_FTS_RANGE} ORDER BY rowid DESC LIMIT :n"),
-    "postgresql": text(f"SELECT message_id {_TERMS_RANGE} ORDER BY message_id DESC LIMIT :n"),
-}
+_FTS_COUNT = text(f"SELECT count(*) FROM (SELECT rowid {_FTS_RANGE} LIMIT :n)")
+_FTS_NEWEST = text(f"SELECT rowid {_FTS_RANGE} ORDER BY rowid DESC LIMIT :n")
+_EACH_TERM = "FROM unnest(CAST(:terms AS text[])) AS q(term)"
+_TERMS_RANGE = (
+    f"FROM {TERMS} AS m WHERE m.term = q.term AND m.message_id > :after AND m.message_id < :before"
+)
+_PG_COUNT = text(
+    f"SELECT q.term, (SELECT count(*) FROM (SELECT 1 {_TERMS_RANGE} LIMIT :n) AS f) {_EACH_TERM}"
+)
+_PG_NEWEST = text(
+    f"SELECT q.term, f.message_id {_EACH_TERM} CROSS JOIN LATERAL"
+    f" (SELECT m.message_id {_TERMS_RANGE} ORDER BY m.message_id DESC LIMIT :n) AS f"
+)
+
+
+def _counts(conn: Connection, terms: Sequence[str], window: dict[str, int]) -> dict[str, int]:
+    n = COMMON_DOCS + 1
+    if _sqlite(conn):  # FTS5's query syntax: a term is a quoted phrase
+        return {
+            t: int(conn.execute(_FTS_COUNT, {"t": f'"{t}"', **window, "n": n}).scalar() or 0)
+            for t in terms
+        }
+    found = conn.execute(_PG_COUNT, {"terms": list(terms), **window, "n": n})
+    return {str(t): int(c) for t, c in found}
+
+
+def _newest(
+    conn: Connection, terms: Sequence[str], window: dict[str, int], n: int
+) -> list[tuple[str, int]]:
+    """(term, message id): each term's newest `n` messages in the window."""
+    if _sqlite(conn):
+        return [
+            (t, int(i))
+            for t in terms
+            for (i,) in conn.execute(_FTS_NEWEST, {"t": f'"{t}"', **window, "n": n})
+        ]
+    found = conn.execute(_PG_NEWEST, {"terms": list(terms), **window, "n": n})
+    return [(str(t), int(i)) for t, i in found]
 
 
 def search(
@@ -181,28 +212,17 @@ def search(
     holding the most (and the rarest) first, then the newest."""
     if not terms:
         return Candidates([], {})
-    engine = "sqlite" if _sqlite(conn) else "postgresql"
-
-    def term(t: str) -> str:
-        return f'"{t}"' if engine == "sqlite" else t  # FTS5's query syntax: a quoted phrase
-
+    window = {"after": after_id, "before": before_id}
     # Counted in the searched range only: the question itself, and the recent window, hold
     # words (a Korean ending glued to a noun: "장소가", "였어") found nowhere older; counted over
     # the whole channel they would look rarest and crowd out the words that find the message.
-    window = {"after": after_id, "before": before_id}
-    docs = {
-        t: int(
-            conn.execute(_COUNT[engine], {"t": term(t), **window, "n": COMMON_DOCS + 1}).scalar()
-            or 0
-        )
-        for t in terms
-    }
-    rare = _rarest([t for t in terms if docs[t]], docs)
+    docs = _counts(conn, terms, window)
+    rare = _rarest([t for t in terms if docs.get(t)], docs)
+    if not rare:
+        return Candidates([], docs)
     score: dict[int, float] = {}
-    for t in rare:
-        weight = term_weight(docs[t])
-        for (found,) in conn.execute(_NEWEST[engine], {"t": term(t), **window, "n": limit}):
-            score[int(found)] = score.get(int(found), 0.0) + weight
+    for t, found in _newest(conn, rare, window, limit):
+        score[found] = score.get(found, 0.0) + term_weight(docs[t])
     best = sorted(score, key=lambda i: (-score[i], -i))[:limit]
     return Candidates(best, docs)
 

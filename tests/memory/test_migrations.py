@@ -6,6 +6,7 @@ import asyncio
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import func, select, text
+from sqlalchemy import Connection, func, select, text
 from sqlmodel import SQLModel
 
 from bot.types import NewMessage
@@ -151,8 +152,8 @@ async def test_an_index_made_before_0008_merges_less_often_after_it(tmp_path: Pa
     await store.close()
 
 
-def _to(revision: str) -> object:
-    def run(conn: object) -> None:
+def _to(revision: str) -> Callable[[Connection], None]:
+    def run(conn: Connection) -> None:
         cfg = alembic_config()
         cfg.attributes["connection"] = conn
         if revision == "head":
@@ -202,8 +203,7 @@ async def test_postgres_search_index_moves_to_term_pairs_and_back(tmp_path: Path
         assert await current(store.engine) == head()
         async with store.engine.connect() as conn:
             assert await conn.run_sync(_diff) == []
-        found = await store.recall("web:a", "소연", after_id=0, before_id=2**62, limit=5)
-        assert [m.id for m in found] == [said[1].id]
-        found = await store.recall("web:a", "friday", after_id=0, before_id=2**62, limit=5)
-        assert [m.id for m in found] == [said[0].id]
+        for question, meant in (("소연", said[1]), ("friday", said[0])):
+            recalled = await store.recall("web:a", question, after_id=0, before_id=2**62, limit=5)
+            assert [m.id for m in recalled] == [meant.id]
         await store.close()

@@ -210,3 +210,29 @@ async def test_edits_and_deletions_follow_the_platform(store: SQLStore) -> None:
     assert await store.delete("slack", []) == 0
     assert [m.text for m in await store.recent("slack:T:C", 10)] == ["first, edited"]
     assert [m.text for m in await store.recent("web:r", 10)] == ["same id, other platform"]
+
+
+async def test_postgres_connections_cut_under_the_store_are_replaced(tmp_path: Path) -> None:
+    """A server restart or a proxy that drops idle connections leaves the pool's connections
+    dead: the next operation fails on one, and its retry runs on a new connection."""
+    import asyncpg
+
+    from tests.databases import _dsn
+
+    async with fresh_database("postgresql", tmp_path) as url:
+        store = SQLStore.from_url(url, backoff=0.01)
+        await store.create_schema()
+        assert await store.add(msg("web:cut", "before")) is not None
+        await asyncio.gather(*(store.recent("web:cut", 5) for _ in range(4)))  # a few in the pool
+        admin = await asyncpg.connect(_dsn(url))
+        try:
+            cut = await admin.fetchval(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        finally:
+            await admin.close()
+        assert cut >= 1
+        assert await store.add(msg("web:cut", "after")) is not None
+        assert [m.text for m in await store.recent("web:cut", 5)] == ["before", "after"]
+        await store.close()
