@@ -28,7 +28,6 @@ import random
 import sqlite3
 import statistics
 import tempfile
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -36,11 +35,12 @@ from datetime import UTC, datetime, timedelta
 from bench.turn_cost import (
     WARMUP_TURNS,
     NullTarget,
-    as_served,
     index_postgres,
     index_sqlite,
     steady_summary,
+    timed,
 )
+from bench.turn_cost import fill_postgres as fill_rows
 from bot.context import ModelRequest
 from bot.personas import default_persona
 from bot.providers.base import DeltaSink, ModelReply
@@ -264,35 +264,9 @@ def fill_sqlite(path: str, rows: int) -> None:
 
 
 async def fill_postgres(url: str, rows: int) -> None:
-    import asyncpg
-    from sqlalchemy.engine import make_url
-
+    """Messages of synthetic chat, indexed (outside the timing)."""
     rng = random.Random(5)
-    dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-    conn = await asyncpg.connect(dsn)
-    now = datetime.now(UTC)
-    try:
-        for start in range(0, rows, 50_000):
-            await conn.copy_records_to_table(
-                "messages",
-                records=[
-                    (ROOM, "web", "user", "u", "u", synthetic(i, rng), now, False, False)
-                    for i in range(start, min(rows, start + 50_000))
-                ],
-                columns=[
-                    "channel",
-                    "platform",
-                    "role",
-                    "author_id",
-                    "author_name",
-                    "text",
-                    "created_at",
-                    "flagged",
-                    "author_is_bot",
-                ],
-            )
-    finally:
-        await conn.close()
+    await fill_rows(url, rows, lambda i: synthetic(i, rng))
     await index_postgres(url)
 
 
@@ -303,17 +277,11 @@ async def time_turns(store: SQLStore, turns: int) -> list[float]:
     model = InstantModel()
     service = ChatService(store, lambda _: model, settings, {persona.name: persona})
     rng = random.Random(9)
-    as_served()
-    times: list[float] = []
-    for i in range(WARMUP_TURNS + turns):
-        question = " ".join(rng.choices(VOCABULARY, WEIGHTS, k=3))
-        message = IncomingMessage("web", ROOM, None, Author("u", "u"), f"@chatbot {question}?")
-        t0 = time.perf_counter()
-        received = await service.receive(message, NullTarget())
-        assert received.answer is not None
-        await received.answer
-        if i >= WARMUP_TURNS:
-            times.append(time.perf_counter() - t0)
+    asked = [
+        f"@chatbot {' '.join(rng.choices(VOCABULARY, WEIGHTS, k=3))}?"
+        for _ in range(WARMUP_TURNS + turns)
+    ]
+    times = await timed(service, asked)
     assert any("recalled" in r.system for r in model.requests), "recall never ran"
     await service.close()
     return times

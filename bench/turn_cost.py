@@ -27,6 +27,7 @@ import statistics
 import tempfile
 import time
 import uuid
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 from sqlalchemy import Connection
@@ -161,32 +162,38 @@ def _dsn(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-async def fill_postgres(url: str, rows: int) -> None:
+async def fill_postgres(
+    url: str, rows: int, said: Callable[[int], str] = lambda i: f"message {i}"
+) -> None:
+    """COPY `rows` messages (the i-th saying `said(i)`) into the room (outside the timing);
+    index_postgres then indexes and vacuums them."""
     import asyncpg
 
     conn = await asyncpg.connect(_dsn(url))
     now = datetime.now(UTC)
     batch = 100_000
-    for start in range(0, rows, batch):
-        await conn.copy_records_to_table(
-            "messages",
-            records=[
-                (ROOM, "web", "user", "u", "u", f"message {i}", now, False)
-                for i in range(start, min(rows, start + batch))
-            ],
-            columns=[
-                "channel",
-                "platform",
-                "role",
-                "author_id",
-                "author_name",
-                "text",
-                "created_at",
-                "flagged",
-            ],
-        )
-    await conn.execute("ANALYZE messages")
-    await conn.close()
+    columns = [
+        "channel",
+        "platform",
+        "role",
+        "author_id",
+        "author_name",
+        "text",
+        "created_at",
+        "flagged",
+    ]
+    try:
+        for start in range(0, rows, batch):
+            await conn.copy_records_to_table(
+                "messages",
+                records=[
+                    (ROOM, "web", "user", "u", "u", said(i), now, False)
+                    for i in range(start, min(rows, start + batch))
+                ],
+                columns=columns,
+            )
+    finally:
+        await conn.close()
 
 
 async def measure_postgres(base: str, rows: int, turns: int) -> list[float]:
@@ -231,11 +238,18 @@ async def time_turns(store: SQLStore, turns: int) -> list[float]:
     persona = default_persona(settings)
     provider = InstantModel()
     service = ChatService(store, lambda _: provider, settings, {persona.name: persona})
-    target = NullTarget()
+    asked = [f"@chatbot question {i}" for i in range(WARMUP_TURNS + turns)]
+    return await timed(service, asked)
+
+
+async def timed(service: ChatService, asked: Sequence[str]) -> list[float]:
+    """Seconds per addressed turn for each of `asked` after the first WARMUP_TURNS (untimed),
+    one after another, as served."""
     as_served()
+    target = NullTarget()
     times: list[float] = []
-    for i in range(WARMUP_TURNS + turns):
-        msg = IncomingMessage("web", ROOM, None, Author("u", "u"), f"@chatbot question {i}")
+    for i, said in enumerate(asked):
+        msg = IncomingMessage("web", ROOM, None, Author("u", "u"), said)
         t0 = time.perf_counter()
         received = await service.receive(msg, target)
         assert received.answer is not None
